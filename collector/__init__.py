@@ -1,0 +1,1 @@
+"""Collection of readings from SNMP agents and MQTT devices."""

@@ -1,0 +1,1 @@
+"""Charts and dashboards: matplotlib figures and Grafana JSON."""

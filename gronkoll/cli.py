@@ -1,0 +1,281 @@
+"""The `gronkoll` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gronkoll import __version__
+from gronkoll.errors import ConfigError, GronkollError
+from gronkoll.settings import CONFIG_ENV, Settings, config_path, load_settings
+from gronkoll.statedb import ROLES
+from gronkoll.stores.base import DIMENSIONS
+from gronkoll.timeparse import BUCKETS, iso_local, parse_report_time
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# -- commands ---------------------------------------------------------------------------
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config file and print a short summary."""
+    settings = _settings(args)
+    kinds = Counter(d.kind for d in settings.devices)
+    em = settings.emissions
+    lines = [
+        f"{settings.source}: OK",
+        f"  municipality: {settings.municipality.name} ({settings.municipality.timezone}, "
+        f"{settings.municipality.currency}, language {settings.municipality.language})",
+        f"  sites: {len(settings.sites)}, groups: {len(settings.groups)}, devices: "
+        f"{len(settings.devices)}"
+        + (f" ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})" if kinds else ""),
+        f"  store: {settings.store.kind} in {settings.store_path}",
+        f"  location-based factor: {em.location_based.gco2e_per_kwh:g} g CO2e/kWh "
+        f"({em.location_based.source})",
+        f"  market-based factor: {em.market_based.gco2e_per_kwh:g} g CO2e/kWh "
+        f"({em.market_based.source})",
+    ]
+    if em.hourly is not None:
+        from gronkoll.carbon import load_hourly
+
+        series = load_hourly(
+            settings.resolve(em.hourly.path), em.hourly.source, em.hourly.applies_to
+        )
+        lines.append(f"  hourly factors: {len(series.by_hour)} hours from {series.path}")
+    lines.append(f"  API: http://{settings.api.host}:{settings.api.port}")
+    _out("\n".join(lines))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import readings from a CSV file."""
+    from gronkoll.importer import format_summary, import_csv
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    path = Path(args.file)
+    with Runtime(settings) as runtime:
+        summary = import_csv(path, settings, runtime.ingestor, skip_bad=args.skip_bad)
+    _out(format_summary(path, summary))
+    return 0 if summary.imported else EXIT_FAILURE
+
+
+def cmd_report_energy(args: argparse.Namespace) -> int:
+    """Print energy and CO2e per key and bucket."""
+    from gronkoll.reports import energy_report, render
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    tz = settings.tz
+    start = parse_report_time(args.start, tz, option="--from")
+    end = parse_report_time(args.end, tz, option="--to")
+    with Runtime(settings) as runtime:
+        report = energy_report(
+            runtime.store,
+            runtime.factors,
+            tz,
+            start_ms=start,
+            end_ms=end,
+            by=args.by,
+            bucket=args.bucket,
+        )
+    sys.stdout.write(render(report, args.format, tz))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print what the energy engine recorded: gaps, resets, glitches, rejected values."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        events = runtime.store.events(args.device, args.limit)
+    if not events:
+        _out("No events recorded.")
+    for device, t, kind, detail in reversed(events):
+        _out(f"{iso_local(t, settings.tz)}  {device}  {kind}: {detail}")
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    """Create an API key and print it once."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        key = runtime.state.create_api_key(args.name, args.role)
+    _out(key)
+    sys.stderr.write(
+        f"API key {args.name!r} ({args.role}) created. It is shown only this once and stored "
+        "hashed: keep it somewhere safe.\n"
+    )
+    return 0
+
+
+def cmd_apikey_list(args: argparse.Namespace) -> int:
+    """List API keys (names, roles, prefixes; never the keys)."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        keys = runtime.state.list_api_keys()
+    if not keys:
+        _out("No API keys. Create one with: gronkoll apikey create --name NAME --role viewer")
+    for k in keys:
+        used = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never"
+        state = "revoked" if k.revoked else "active"
+        _out(f"{k.name}\t{k.role}\t{k.prefix}...\t{state}\tlast used {used}")
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key by name."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        if not runtime.state.revoke_api_key(args.name):
+            raise GronkollError(f"no API key named {args.name!r}")
+    _out(f"API key {args.name!r} revoked.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the HTTP API."""
+    from gronkoll.server import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build a fictional municipality, simulate readings, report and serve."""
+    demo = importlib.import_module("gronkoll.demo")
+    result: int = demo.main(args)
+    return result
+
+
+# -- parsing ----------------------------------------------------------------------------
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path(getattr(args, "config", None)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS,
+        help=f"config file (default: ${CONFIG_ENV}, else ./gronkoll.yaml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="gronkoll",
+        description="Green IT energy monitoring for municipalities.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"gronkoll {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        parent: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(
+            name, parents=[common], help=func.__doc__, description=func.__doc__
+        )
+        p.set_defaults(func=func)
+        return p
+
+    command("check-config", cmd_check_config)
+
+    p = command("import", cmd_import)
+    p.add_argument("file", metavar="FILE.csv", help="CSV with the header time,device,field,value")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="import the good rows even if some are bad"
+    )
+
+    report = sub.add_parser("report", help="reports", description="Reports.")
+    report_sub = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    p = command("energy", cmd_report_energy, report_sub)
+    p.add_argument(
+        "--from", dest="start", required=True, metavar="DATE", help="local date or ISO 8601 time"
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        required=True,
+        metavar="DATE",
+        help="exclusive; local date or ISO 8601 time",
+    )
+    p.add_argument("--by", choices=DIMENSIONS, default="site", help="grouping (default: site)")
+    p.add_argument(
+        "--bucket", choices=BUCKETS, default="day", help="time bucket in local time (default: day)"
+    )
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+    )
+
+    p = command("events", cmd_events)
+    p.add_argument("--device", help="only this device")
+    p.add_argument("--limit", type=int, default=50, help="newest N events (default: 50)")
+
+    keys = sub.add_parser(
+        "apikey", help="API keys", description="Create, list and revoke API keys."
+    )
+    keys_sub = keys.add_subparsers(dest="apikey", required=True, metavar="ACTION")
+    p = command("create", cmd_apikey_create, keys_sub)
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer")
+    command("list", cmd_apikey_list, keys_sub)
+    p = command("revoke", cmd_apikey_revoke, keys_sub)
+    p.add_argument("--name", required=True)
+
+    p = command("serve", cmd_serve)
+    p.add_argument("--host", help="address to bind (default: api.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: api.port, 8000)")
+
+    p = command("demo", cmd_demo)
+    p.add_argument("--no-serve", action="store_true", help="print the summary and exit")
+    p.add_argument("--dir", help="folder to build the demo in (default: a new temporary folder)")
+    p.add_argument("--days", type=int, default=90, help="days to simulate (default: 90)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    p.add_argument("--end", help="local date the simulation ends at, exclusive (default: today)")
+    p.add_argument("--host", help="address to serve on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to serve on (default: 8000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors meant for the user print as one message, not a traceback."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as err:
+        sys.stderr.write(f"gronkoll: {err}\n")
+        return EXIT_CONFIG
+    except GronkollError as err:
+        sys.stderr.write(f"gronkoll: {err}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

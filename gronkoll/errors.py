@@ -1,0 +1,33 @@
+"""Gronkoll's own exception tree; library errors are translated into these at the edge."""
+
+
+class GronkollError(Exception):
+    """Base of every error Gronkoll raises on purpose; its message is meant for the user."""
+
+
+class ConfigError(GronkollError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class StoreError(GronkollError):
+    """A store could not be read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """A store is locked, read-only, missing or unreachable."""
+
+
+class InputError(GronkollError):
+    """A user-supplied input (a CSV file, a date, an option) is invalid."""
+
+
+class UnknownDevice(InputError):
+    """A reading or query names a device the configuration does not know."""
+
+
+class DeviceUnreachable(GronkollError):
+    """A device did not answer."""
+
+
+class AuthError(GronkollError):
+    """An API key is missing, wrong or lacks the needed role."""

@@ -1,0 +1,72 @@
+"""One place that opens what a command needs (stores, state database, ingestion) and closes it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from gronkoll.carbon import Factors, factors
+from gronkoll.ingest import Ingestor
+from gronkoll.settings import Settings
+from gronkoll.statedb import StateDB
+from gronkoll.stores import open_store
+from gronkoll.stores.base import TimeSeriesStore
+
+
+class Runtime:
+    """The opened parts of Gronkoll for one process; each part is opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: TimeSeriesStore | None = None
+        self._state: StateDB | None = None
+        self._ingestor: Ingestor | None = None
+        self._factors: Factors | None = None
+
+    @property
+    def store(self) -> TimeSeriesStore:
+        """The time-series store."""
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    @property
+    def state(self) -> StateDB:
+        """The state database, migrated to the newest schema."""
+        if self._state is None:
+            self._state = StateDB(self.settings.state_url)
+        return self._state
+
+    @property
+    def ingestor(self) -> Ingestor:
+        """The ingestion path, with integration state restored."""
+        if self._ingestor is None:
+            self._ingestor = Ingestor(self.settings, self.store, self.state)
+        return self._ingestor
+
+    @property
+    def factors(self) -> Factors:
+        """Emission factors, with the hourly series loaded once."""
+        if self._factors is None:
+            self._factors = factors(self.settings)
+        return self._factors
+
+    def close(self) -> None:
+        """Close every part that was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+        self._ingestor = None
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

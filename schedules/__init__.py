@@ -1,0 +1,1 @@
+"""Scheduled jobs: nightly shutdowns, their verification and audit."""
