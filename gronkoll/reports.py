@@ -95,10 +95,14 @@ def energy_report(
     end_ms: int,
     by: str = "site",
     bucket: str = "day",
+    names: tuple[str, str] = ("--from", "--to"),
 ) -> EnergyReport:
-    """Sum electricity over [start, end) per key and bucket in local time."""
+    """Sum electricity over [start, end) per key and bucket in local time.
+
+    ``names`` are what the caller calls the two ends, for error messages.
+    """
     _validate(by, bucket)
-    check_range(start_ms, end_ms)
+    check_range(start_ms, end_ms, names)
     # (label, key) -> [Wh, Wh matched to an hourly factor, g CO2e location-based]
     sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     loc = factors.location_based.gco2e_per_kwh

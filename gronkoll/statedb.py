@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -82,7 +84,13 @@ class StateDB:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise StoreUnavailable(
+                    f"{folder}: cannot create the store folder: {err.strerror}"
+                ) from None
         self.engine: Engine = create_engine(url, connect_args=_connect_args(url))
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -97,8 +105,18 @@ class StateDB:
         """Release the connection pool."""
         self.engine.dispose()
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session whose database errors become Gronkoll's own."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except OperationalError as err:
+            raise StoreUnavailable(
+                f"{_safe_url(self.url)}: state database unavailable: {err.orig}"
+            ) from None
+        except SQLAlchemyError as err:
+            raise StoreError(f"{_safe_url(self.url)}: state database error: {err}") from None
 
     # -- integration state ---------------------------------------------------------------
     def load_integration_states(self) -> dict[str, dict[str, Any]]:
@@ -234,6 +252,10 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# Alembic keeps its running context in module state: one migration at a time per process.
+_MIGRATION_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
@@ -241,6 +263,6 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with _MIGRATION_LOCK, engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -47,15 +47,32 @@ def parse_report_time(text: str, tz: ZoneInfo, *, option: str) -> int:
             f"{option} {text!r}: expected a date (YYYY-MM-DD) or an ISO 8601 time"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
+        moment = _local(moment, tz, option, text)
     return round(moment.timestamp() * 1000)
 
 
-def check_range(start_ms: int, end_ms: int) -> None:
+def _local(naive: datetime, tz: ZoneInfo, option: str, text: str) -> datetime:
+    """A naive local time in tz; refuse one a DST change skips or repeats."""
+    first, second = naive.replace(tzinfo=tz), naive.replace(tzinfo=tz, fold=1)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        raise InputError(
+            f"{option} {text!r} does not exist in {tz.key} (daylight saving time begins): "
+            "add the offset or pick another time"
+        )
+    if first.utcoffset() != second.utcoffset():
+        raise InputError(
+            f"{option} {text!r} happens twice in {tz.key} (daylight saving time ends): "
+            "add the offset, e.g. +02:00 or +01:00"
+        )
+    return first
+
+
+def check_range(start_ms: int, end_ms: int, names: tuple[str, str] = ("--from", "--to")) -> None:
     """Refuse an empty or reversed range, and times off the hour (rollups are hourly)."""
+    start_name, end_name = names
     if end_ms <= start_ms:
-        raise InputError("--to must be after --from (--to is exclusive)")
-    for name, value in (("--from", start_ms), ("--to", end_ms)):
+        raise InputError(f"{end_name} must be after {start_name} ({end_name} is exclusive)")
+    for name, value in ((start_name, start_ms), (end_name, end_ms)):
         if value % MS_PER_HOUR:
             raise InputError(f"{name} must fall on a whole hour: energy is kept in hourly rollups")
 

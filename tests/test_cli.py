@@ -401,3 +401,31 @@ def test_events_show_what_the_engine_recorded(
     assert (
         "2026-03-29T01:15+01:00  meter-1  glitch: energy_wh_total dropped to 0 and came back" in out
     )
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("2026-03-29T02:00", "does not exist in Europe/Stockholm"),
+        ("2026-10-25T02:00", "happens twice in Europe/Stockholm"),
+    ],
+)
+def test_local_times_a_dst_change_skips_or_repeats_need_an_offset(
+    capsys: pytest.CaptureFixture[str], minimal_config: Path, start: str, message: str
+) -> None:
+    code, _, err = run(
+        capsys, "-c", str(minimal_config), "report", "energy", "--from", start, "--to", "2026-11-01"
+    )
+    assert code == 1 and message in err
+    ok, _, _ = run(
+        capsys,
+        "-c",
+        str(minimal_config),
+        "report",
+        "energy",
+        "--from",
+        start + "+01:00",
+        "--to",
+        "2026-11-01",
+    )
+    assert ok == 0
