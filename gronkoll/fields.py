@@ -29,7 +29,7 @@ FIELDS: dict[str, FieldSpec] = {
     for f in (
         FieldSpec("power_w", "W", "gauge", "active power", energy="electricity"),
         FieldSpec("energy_wh_total", "Wh", "counter", "active energy meter", energy="electricity"),
-        FieldSpec("state", "", "state", "on | idle | sleep | off", energy="electricity"),
+        FieldSpec("state", "", "state", "on, idle, sleep or off", energy="electricity"),
         FieldSpec("heat_wh_total", "Wh", "counter", "thermal energy delivered", energy="heat"),
         FieldSpec("heat_power_w", "W", "gauge", "thermal power"),
         FieldSpec("apparent_power_va", "VA", "gauge", "apparent power"),

@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,25 +165,6 @@ class StateDB:
             ) from None
 
     # -- device status -------------------------------------------------------------------
-    def mark_seen(self, devices: Iterable[str], when: datetime | None = None) -> None:
-        """Record that readings arrived for devices."""
-        when = when or _now()
-        with self._session() as s, s.begin():
-            for device in devices:
-                row = s.get(DeviceStatus, device)
-                if row is None:
-                    s.add(
-                        DeviceStatus(
-                            device_id=device,
-                            last_seen=when,
-                            last_success=when,
-                            consecutive_failures=0,
-                        )
-                    )
-                else:
-                    row.last_seen = row.last_success = when
-                    row.consecutive_failures = 0
-
     def device_status(self) -> dict[str, DeviceStatus]:
         """Status of every device that has one."""
         with self._session() as s:

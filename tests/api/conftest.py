@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,12 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-
-# Starlette 1.10 deprecates its TestClient on `httpx` in favour of `httpx2`, which the dev
-# extra does not list yet; this one warning is silenced so either package works.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 from gronkoll.api import create_app
 from gronkoll.runtime import Runtime
