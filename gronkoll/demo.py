@@ -52,6 +52,7 @@ SERVER_DEVICES = (  # id, name, group, kind
     ("srv-elmatare", "Elmätare, hela serverrummet inkl. kyla", "fastighetsmatare", "meter"),
     ("srv-varmematare", "Värmemätare, återvunnen värme", "fastighetsmatare", "heat_meter"),
 )
+FACILITY_METER = "srv-elmatare"
 GROUPS = (
     ("elevdatorer", "Elevdatorer", "Pupils' computers in the schools"),
     ("personaldatorer", "Personaldatorer", "Staff computers in schools and offices"),
@@ -97,6 +98,11 @@ def demo_config(host: str, port: int) -> dict[str, Any]:
     devices += (
         {"id": d, "name": n, "site": sid, "group": g, "kind": k} for d, n, g, k in SERVER_DEVICES
     )
+    # The facility meter measures the whole room, PDUs and UPS included: the site's total
+    # counts it once, through the meter.
+    for device in devices:
+        if device["site"] == sid and device["kind"] in ("pdu", "ups"):
+            device["metered_by"] = FACILITY_METER
     return {
         "municipality": {
             "name": "Exempelby kommun",
@@ -246,7 +252,6 @@ def summary(
         render(weekly, "table", tz),
         "The whole period by site:",
         render(whole, "table", tz).rstrip("\n"),
-        "  (the server room's total holds both its facility meter and the PDUs and UPS it feeds)",
         server_room_line(runtime, first, end),
         "",
         f"API:      {url}",

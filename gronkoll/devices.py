@@ -25,6 +25,8 @@ def energy_models(settings: Settings) -> dict[str, DeviceModel]:
 def attributions(settings: Settings) -> dict[str, Attribution]:
     """The site, group and kind each device's energy is rolled up under."""
     return {
-        d.id: Attribution(site=d.site, group=d.group or UNGROUPED, kind=d.kind)
+        d.id: Attribution(
+            site=None if d.metered_by else d.site, group=d.group or UNGROUPED, kind=d.kind
+        )
         for d in settings.devices
     }

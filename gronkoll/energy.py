@@ -339,6 +339,7 @@ class EnergyEngine:
             self._covered_since.get(device, math.inf), self._power_since.get(device, math.inf)
         )
         last_t, last_v = series.last_t, series.last_v
+        hour, hour_wh, intervals = -1, 0.0, 0
         for t, v in points:
             if last_t is not None and t <= last_t:
                 if t == last_t:
@@ -374,9 +375,20 @@ class EnergyEngine:
                 else:
                     wh = watts * (t - last_t) / MS_PER_HOUR
                     rows.append((sid, t, v, last_t, wh, OK))
-                    out.intervals += 1
-                    out.add_energy("electricity", device, last_t, t, wh)
+                    intervals += 1
+                    h = last_t // MS_PER_HOUR
+                    if (t - 1) // MS_PER_HOUR != h:  # spans an hour boundary
+                        out.add_energy("electricity", device, last_t, t, wh)
+                    elif h == hour:
+                        hour_wh += wh
+                    else:
+                        if hour >= 0:
+                            out.add_hour("electricity", device, hour, hour_wh)
+                        hour, hour_wh = h, wh
             last_t, last_v = t, float(v)
+        if hour >= 0:
+            out.add_hour("electricity", device, hour, hour_wh)
+        out.intervals += intervals
         series.last_t, series.last_v = last_t, last_v
 
     def _counter(

@@ -111,6 +111,7 @@ class Device(Strict):
     power: PowerProfile | None = None
     rated_power_w: float | None = Field(default=None, gt=0)
     counter_bits: Literal[32, 64] | None = None
+    metered_by: str | None = None
 
 
 class SqliteStore(Strict):
@@ -261,6 +262,18 @@ def _cross_check(settings: Settings) -> list[str]:
         if dev.group is not None and dev.group not in groups:
             known = ", ".join(sorted(groups)) or "none defined under groups"
             problems.append(f"devices[{i}].group: unknown group {dev.group!r} (known: {known})")
+        parent = settings.device(dev.metered_by) if dev.metered_by is not None else None
+        if dev.metered_by is not None and (parent is None or parent.kind != "meter"):
+            meters = ", ".join(d.id for d in settings.devices if d.kind == "meter") or "none"
+            problems.append(
+                f"devices[{i}].metered_by: {dev.metered_by!r} is not a device of kind meter "
+                f"(meters: {meters})"
+            )
+        elif parent is not None and parent.site != dev.site:
+            problems.append(
+                f"devices[{i}].metered_by: meter {parent.id!r} is on site {parent.site!r}, "
+                f"not {dev.site!r}"
+            )
         if dev.power_profile is not None and dev.power_profile not in profiles:
             problems.append(
                 f"devices[{i}].power_profile: unknown power profile {dev.power_profile!r} "
@@ -320,8 +333,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         ) from None
     except OSError as err:
         raise ConfigError(f"{source}: cannot read: {err.strerror}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -16,9 +16,13 @@ UNGROUPED = "ungrouped"
 
 @dataclass(frozen=True, slots=True)
 class Attribution:
-    """The keys a device's energy is rolled up under, taken when it is written."""
+    """The keys a device's energy is rolled up under, taken when it is written.
 
-    site: str
+    ``site`` is None for a device another meter already measures (``metered_by``): its
+    energy is in its site's total through that meter, so it is not added again.
+    """
+
+    site: str | None
     group: str
     kind: str
 

@@ -185,6 +185,8 @@ class SqliteStore:
             a = attribution[device]
             hour_rows.extend((q, 0, h, device, wh) for h, wh in hours.items())
             for dim, key in ((1, a.site), (2, a.group), (3, a.kind)):
+                if key is None:
+                    continue
                 acc = shared[(q, dim, key)]
                 for h, wh in hours.items():
                     acc[h] = acc.get(h, 0.0) + wh

@@ -125,3 +125,47 @@ def test_the_block_index_finds_readings_in_a_window(settings: Settings) -> None:
         store.close()
     assert [r[2] for r in rows] == [ms("2026-06-05T10:00") + i * 900_000 for i in range(4)]
     assert all(r[1] == "power_w" and r[3] == 1000.0 for r in rows)
+
+
+def test_a_site_total_counts_a_metered_device_once(fleet_config: Path) -> None:
+    fleet_config.write_text(
+        fleet_config.read_text().replace(
+            "{id: server-1, site: serverrum, kind: server, rated_power_w: 1000}",
+            "{id: server-1, site: serverrum, kind: server, rated_power_w: 1000, metered_by: meter-1}",
+        )
+    )
+    settings = load_settings(fleet_config)
+    with Runtime(settings) as rt:
+        rt.ingestor.ingest(
+            [("server-1", "power_w", ms("2026-06-01") + i * 900_000, 800.0) for i in range(5)]
+            + [
+                ("meter-1", "energy_wh_total", ms("2026-06-01") + i * 900_000, 300.0 * i)
+                for i in range(5)
+            ]
+        )
+    start, end = "2026-06-01", "2026-06-02"
+    assert report(settings, start, end, by="site", bucket="none") == {
+        "all/serverrum": pytest.approx(1.2)
+    }
+    assert report(settings, start, end, by="device", bucket="none") == {
+        "all/meter-1": pytest.approx(1.2),
+        "all/server-1": pytest.approx(0.8),
+    }
+    assert report(settings, start, end, by="kind", bucket="none") == {
+        "all/meter": pytest.approx(1.2),
+        "all/server": pytest.approx(0.8),
+    }
+
+
+def test_metered_by_must_name_a_meter_on_the_same_site(fleet_config: Path) -> None:
+    from gronkoll.errors import ConfigError
+
+    text = fleet_config.read_text()
+    fleet_config.write_text(text.replace("kind: pc}", "kind: pc, metered_by: server-1}", 1))
+    with pytest.raises(
+        ConfigError, match=r"devices\[2\].metered_by: 'server-1' is not a device of kind meter"
+    ):
+        load_settings(fleet_config)
+    fleet_config.write_text(text.replace("kind: pc}", "kind: pc, metered_by: meter-1}", 1))
+    with pytest.raises(ConfigError, match="meter 'meter-1' is on site 'serverrum', not 'skola1'"):
+        load_settings(fleet_config)
