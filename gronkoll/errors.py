@@ -25,8 +25,24 @@ class UnknownDevice(InputError):
     """A reading or query names a device the configuration does not know."""
 
 
-class DeviceUnreachable(GronkollError):
+class DeviceError(GronkollError):
+    """Talking to a device failed; the message names the device."""
+
+
+class DeviceUnreachable(DeviceError):
     """A device did not answer."""
+
+
+class SnmpAuthError(DeviceError):
+    """A device refused our SNMP credentials (wrong user, key or protocol)."""
+
+
+class NoSuchObject(DeviceError):
+    """A device does not have an object (OID) we asked for."""
+
+
+class SnmpError(DeviceError):
+    """Any other SNMP failure: a malformed answer, an error status from the agent."""
 
 
 class AuthError(GronkollError):

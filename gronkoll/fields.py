@@ -54,3 +54,23 @@ ENERGY_PREFERENCE: tuple[str, ...] = ("energy_wh_total", "power_w", "state")
 def field_spec(name: str) -> FieldSpec | None:
     """The spec of a known field, or None."""
     return FIELDS.get(name)
+
+
+def row_field(field: str, row: str) -> str:
+    """The field name of one table row's value, e.g. current_a[1] for phase 1's current.
+
+    Row fields are measurements: only a device's own field (power_w, energy_wh_total)
+    yields energy.
+    """
+    return f"{field}[{row}]"
+
+
+def base_field(name: str) -> str:
+    """The field a (row) field name is made from: current_a[1] -> current_a."""
+    return name.split("[", 1)[0]
+
+
+def unit_of(name: str) -> str:
+    """The unit of a field or row field name, '' when it has none or is unknown."""
+    spec = FIELDS.get(base_field(name))
+    return spec.unit if spec else ""

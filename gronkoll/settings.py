@@ -8,7 +8,16 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gronkoll.errors import ConfigError
 
@@ -100,6 +109,54 @@ DEFAULT_RATED_POWER_W: dict[str, float] = {
 }
 
 
+SnmpVersion = Literal["1", "2c", "3"]
+AuthProtocol = Literal["MD5", "SHA", "SHA-256", "SHA-512"]
+PrivProtocol = Literal["DES", "AES", "AES-128", "AES-192", "AES-256"]
+
+
+class SnmpSettings(Strict):
+    """How to reach one device over SNMP; keys and communities are secrets."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=161, ge=1, le=65535)
+    version: SnmpVersion = "2c"
+    community: SecretStr | None = None
+    user: str | None = None
+    auth_protocol: AuthProtocol | None = None
+    auth_key: SecretStr | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_key: SecretStr | None = None
+    context: str = ""
+    timeout_s: float | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=0, le=10)
+    interval_s: float | None = Field(default=None, ge=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SnmpSettings:
+        if self.version in ("1", "2c"):
+            if self.community is None or not self.community.get_secret_value():
+                raise ValueError(f"SNMP v{self.version} needs a community")
+            return self
+        if not self.user:
+            raise ValueError("SNMP v3 needs a user")
+        for name, proto, key in (
+            ("auth", self.auth_protocol, self.auth_key),
+            ("priv", self.priv_protocol, self.priv_key),
+        ):
+            if (proto is None) != (key is None):
+                raise ValueError(f"SNMP v3 {name}_protocol and {name}_key go together")
+            if key is not None and len(key.get_secret_value()) < 8:
+                raise ValueError(f"SNMP v3 {name}_key must be at least 8 characters (RFC 3414)")
+        if self.priv_protocol is not None and self.auth_protocol is None:
+            raise ValueError("SNMP v3 privacy (priv_protocol) needs authentication (auth_protocol)")
+        return self
+
+
 class Device(Strict):
     id: Identifier
     name: str = ""
@@ -112,6 +169,7 @@ class Device(Strict):
     rated_power_w: float | None = Field(default=None, gt=0)
     counter_bits: Literal[32, 64] | None = None
     metered_by: str | None = None
+    snmp: SnmpSettings | None = None
 
 
 class SqliteStore(Strict):
@@ -162,6 +220,19 @@ class EnergySettings(Strict):
     plausibility_margin: float = Field(default=0.1, ge=0)
 
 
+class CollectorSettings(Strict):
+    """Defaults for polling devices; a device's own snmp block may override some."""
+
+    interval_s: float = Field(default=60, ge=1)
+    jitter_s: float = Field(default=5, ge=0)
+    timeout_s: float = Field(default=2, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+    concurrency: int = Field(default=64, ge=1, le=10_000)
+    backoff_max_s: float = Field(default=900, ge=1)
+    batch_size: int = Field(default=5000, ge=1)
+    profiles_dir: str | None = None
+
+
 class ApiSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -176,6 +247,7 @@ class Settings(Strict):
     store: SqliteStore = SqliteStore()
     emissions: Emissions = Emissions()
     energy: EnergySettings = EnergySettings()
+    collector: CollectorSettings = CollectorSettings()
     api: ApiSettings = ApiSettings()
 
     # Not part of the file: where it was read from, for relative paths and messages.
@@ -285,6 +357,12 @@ def _cross_check(settings: Settings) -> list[str]:
     return problems
 
 
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely, with libyaml when it is there (several times faster)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 (both loaders are the safe ones)
+
+
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The config file to use: the argument, else $GRONKOLL_CONFIG, else ./gronkoll.yaml."""
     if explicit:
@@ -333,9 +411,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         ) from None
     except OSError as err:
         raise ConfigError(f"{source}: cannot read: {err.strerror}") from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: much faster
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

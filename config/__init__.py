@@ -1,0 +1,1 @@
+"""Configuration that ships with Gronkoll: the example file and the device profiles."""
