@@ -6,13 +6,24 @@ import argparse
 import importlib
 import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import get_args
 
 from gronkoll import __version__
 from gronkoll.errors import ConfigError, GronkollError
-from gronkoll.settings import CONFIG_ENV, Settings, config_path, load_settings
+from gronkoll.power import BY as POWER_BY
+from gronkoll.settings import (
+    CONFIG_ENV,
+    AuthProtocol,
+    PrivProtocol,
+    Settings,
+    SnmpVersion,
+    config_path,
+    load_settings,
+)
 from gronkoll.statedb import ROLES
 from gronkoll.stores.base import DIMENSIONS
 from gronkoll.timeparse import BUCKETS, iso_local, parse_report_time
@@ -28,7 +39,10 @@ def _out(text: str) -> None:
 # -- commands ---------------------------------------------------------------------------
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the config file and print a short summary."""
+    from gronkoll.profiles import check_device_profiles, load_profiles
+
     settings = _settings(args)
+    check_device_profiles(settings, load_profiles(settings))
     kinds = Counter(d.kind for d in settings.devices)
     em = settings.emissions
     lines = [
@@ -157,6 +171,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_power(args: argparse.Namespace) -> int:
+    """Print the latest power in W per device, site or kind."""
+    from gronkoll.power import power_report, render
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        report = power_report(settings, runtime.store, by=args.by, at_ms=_now_ms())
+    sys.stdout.write(render(report, args.format, settings.tz))
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Poll the SNMP devices until SIGTERM or SIGINT (or one round with --once)."""
+    settings = _settings(args)
+    run = importlib.import_module("gronkoll.collector.run")
+    logger = logging.getLogger("gronkoll.collector")
+    before = logger.level
+    if not args.verbose:
+        # A service's log wants the collector's own account (start, first round, failures,
+        # recoveries); with --once the line printed per device says it all.
+        logger.setLevel(logging.ERROR if args.once else logging.INFO)
+    try:
+        result: int = run.collect(settings, once=args.once, out=_out)
+    finally:
+        logger.setLevel(before)
+    return result
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """List every device with its status, profile and latest readings."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    inventory = importlib.import_module("gronkoll.collector.inventory")
+    with Runtime(settings) as runtime:
+        items = inventory.entries(
+            settings,
+            runtime.state.device_status(),
+            inventory.latest_readings(runtime.store),
+            _now_ms(),
+        )
+    sys.stdout.write(inventory.render(items, args.format, settings.tz))
+    return 0
+
+
+def cmd_snmp_probe(args: argparse.Namespace) -> int:
+    """Detect a device's profile and show what Gronkoll would read from it."""
+    settings = None
+    path = config_path(getattr(args, "config", None))
+    if path.is_file():  # only for collector.profiles_dir; a probe needs no config
+        settings = load_settings(path)
+    probe = importlib.import_module("gronkoll.collector.probe")
+    try:
+        target = probe.target_from_args(args, settings)
+    except ValueError as err:
+        sys.stderr.write(f"gronkoll: snmp probe: {err}\n")
+        return EXIT_CONFIG
+    result: int = probe.run(target, settings, out=_out)
+    return result
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build a fictional municipality, simulate readings, report and serve."""
     demo = importlib.import_module("gronkoll.demo")
@@ -167,6 +243,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parsing ----------------------------------------------------------------------------
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path(getattr(args, "config", None)))
+
+
+def _now_ms() -> int:
+    return round(time.time() * 1000)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -227,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("table", "csv", "json"), default="table", help="default: table"
     )
 
+    p = command("power", cmd_report_power, report_sub)
+    p.add_argument("--by", choices=POWER_BY, default="site", help="default: site")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default: table"
+    )
+
     p = command("events", cmd_events)
     p.add_argument("--device", help="only this device")
     p.add_argument("--limit", type=int, default=50, help="newest N events (default: 50)")
@@ -245,6 +331,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", cmd_serve)
     p.add_argument("--host", help="address to bind (default: api.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: api.port, 8000)")
+
+    p = command("collect", cmd_collect)
+    p.add_argument(
+        "--once", action="store_true", help="poll every SNMP device once, store and exit"
+    )
+
+    p = command("devices", cmd_devices)
+    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+
+    snmp = sub.add_parser("snmp", help="SNMP tools", description="SNMP tools.")
+    snmp_sub = snmp.add_subparsers(dest="snmp", required=True, metavar="ACTION")
+    p = command("probe", cmd_snmp_probe, snmp_sub)
+    p.add_argument("host", metavar="HOST[:PORT]", help="the agent (default port 161)")
+    p.add_argument(
+        "--version",
+        dest="snmp_version",
+        choices=get_args(SnmpVersion),
+        help="SNMP version (default: 3 with --v3-user, else 2c)",
+    )
+    p.add_argument("--community", help="v1/v2c community (default: public); never printed")
+    p.add_argument("--v3-user", metavar="U", help="SNMPv3 user")
+    p.add_argument(
+        "--auth-protocol",
+        metavar="P",
+        choices=get_args(AuthProtocol),
+        help=", ".join(get_args(AuthProtocol)),
+    )
+    p.add_argument("--auth-key", metavar="K", help="v3 auth key (8+ characters); never printed")
+    p.add_argument(
+        "--priv-protocol",
+        metavar="P",
+        choices=get_args(PrivProtocol),
+        help=", ".join(get_args(PrivProtocol)),
+    )
+    p.add_argument("--priv-key", metavar="K", help="v3 priv key (8+ characters); never printed")
+    p.add_argument(
+        "--timeout", type=float, default=2.0, metavar="S", help="seconds per try (default: 2)"
+    )
 
     p = command("demo", cmd_demo)
     p.add_argument("--no-serve", action="store_true", help="print the summary and exit")

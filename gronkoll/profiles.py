@@ -1,10 +1,12 @@
 """Device profiles: what Gronkoll reads from a kind of device, as data (one YAML file each).
 
 A profile lists MIB objects with the field (and so the unit) each becomes, the scale from the
-raw value to that unit, table or scalar, how rows form the device's total, counter width and
-the raw values that mean "not measured". Profiles ship in ``config/profiles/`` (installed as
-``gronkoll.config``) and a site may add its own in ``collector.profiles_dir``; a site profile
-with the same id replaces the shipped one.
+raw value to that unit (fixed, or read per row: decimal digits, a power of ten), table or
+scalar, which rows count (``where``, ``index_suffix``) and when a value is measured
+(``valid_if``, ``not_measured``, ``min_raw``), how rows form the device's total, and counter
+width. Profiles ship in ``config/profiles/`` (installed as ``gronkoll.config``) and a site may
+add its own in ``collector.profiles_dir``; a site profile with the same id replaces the
+shipped one. docs/snmp.md ("Device profiles") describes every key.
 """
 
 from __future__ import annotations
@@ -33,6 +35,37 @@ def _check_oid(value: str) -> str:
     return value
 
 
+class Condition(Strict):
+    """A test on another object of the same row (tables) or an instance (scalars)."""
+
+    object: str = Field(min_length=1)  # the MIB object's name, e.g. entPhySensorType
+    oid: str  # a column of the same table, or for a scalar metric the instance OID
+    equals: list[int] = Field(min_length=1)  # raw values that pass
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str) -> str:
+        return _check_oid(value)
+
+    def describe(self) -> str:
+        """The condition as text, e.g. entPhySensorType in [6]."""
+        return f"{self.object} in {self.equals}"
+
+
+class ScaleExponent(Strict):
+    """A per-row scale read from the device: value x base ** (raw + offset)."""
+
+    object: str = Field(min_length=1)  # e.g. entPhySensorScale
+    oid: str
+    base: float = Field(gt=0)  # 1000 for SI prefixes (EntitySensorDataScale)
+    offset: int = 0  # -9: units(9) means x 1
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str) -> str:
+        return _check_oid(value)
+
+
 class Metric(Strict):
     """One MIB object and the reading field it becomes."""
 
@@ -42,8 +75,12 @@ class Metric(Strict):
     kind: Literal["gauge", "counter"] = "gauge"
     scale: float = 1.0  # raw value x scale = value in the field's unit
     scale_digits_oid: str | None = None  # per-row decimal digits: value / 10**digits (PDU2-MIB)
+    scale_exponent: ScaleExponent | None = None  # per-row power of base (ENTITY-SENSOR-MIB)
     table: bool = False  # walk the column: one value per row index
     total: Literal["none", "sum", "first"] = "none"  # for tables: form the device's field
+    where: list[Condition] = []  # tables: rows failing any of these are not this metric's
+    index_suffix: str | None = None  # tables: only rows whose index ends so; named without it
+    valid_if: list[Condition] = []  # rows (or the scalar) failing any of these: not measured
     counter_bits: Literal[32, 64] | None = None
     not_measured: list[int] = []  # raw values that mean "no value" (e.g. 65535, -1)
     min_raw: float | None = None  # raw values below this mean "no value"
@@ -54,6 +91,13 @@ class Metric(Strict):
     @classmethod
     def _oid(cls, value: str | None) -> str | None:
         return None if value is None else _check_oid(value)
+
+    @field_validator("index_suffix")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*", value):
+            raise ValueError(f"{value!r} is not an OID index such as 5 or 1.5")
+        return value
 
     @field_validator("field")
     @classmethod
@@ -76,16 +120,48 @@ class Metric(Strict):
             raise ValueError("total applies to table metrics only")
         if self.counter_bits is not None and self.kind != "counter":
             raise ValueError("counter_bits applies to counters only")
+        if not self.table:
+            for key in ("where", "index_suffix", "index_oid"):
+                if getattr(self, key):
+                    raise ValueError(f"{key} applies to table metrics only")
         return self
+
+    @property
+    def counter_modulus_wh(self) -> float | None:
+        """Where this counter wraps, in its field's unit: 2**counter_bits x scale.
+
+        A PDU2-MIB counter read with decimal digits wraps at that divided by 10**digits.
+        """
+        if self.counter_bits is None:
+            return None
+        return float(2**self.counter_bits) * self.scale
+
+    def device_field(self) -> bool:
+        """Whether this metric gives the device's own field (not one value per row)."""
+        return not self.table or self.total != "none"
+
+
+class Probe(Strict):
+    """An object whose presence identifies the kind of device when sysObjectID cannot."""
+
+    mib: str = Field(min_length=1)  # e.g. UPS-MIB
+    object: str = Field(min_length=1)  # e.g. upsIdentModel
+    oid: str  # walked: any object under it counts as an answer
+
+    @field_validator("oid")
+    @classmethod
+    def _oid(cls, value: str) -> str:
+        return _check_oid(value)
 
 
 class Match(Strict):
     """How a device is recognised."""
 
-    sys_object_id: list[str] = []  # sysObjectID prefixes
-    probe: list[str] = []  # objects whose presence identifies it when sysObjectID is generic
+    sys_object_id: list[str] = []  # sysObjectID prefixes (whole arcs); the longest wins
+    probe: list[Probe] = []  # tried when sysObjectID is generic or matches no profile
+    probe_order: int = 100  # profiles are probed in this order (then by id)
 
-    @field_validator("sys_object_id", "probe")
+    @field_validator("sys_object_id")
     @classmethod
     def _oids(cls, values: list[str]) -> list[str]:
         return [_check_oid(v) for v in values]
@@ -102,11 +178,23 @@ class Profile(Strict):
     metrics: list[Metric] = Field(min_length=1)
 
     def power_total(self) -> Metric | None:
-        """The metric that gives the device's total power_w, if any."""
+        """The metric that gives the device's total power_w, if any (the first of several)."""
         for m in self.metrics:
-            if m.field == "power_w" and (not m.table or m.total != "none"):
+            if m.field == "power_w" and m.device_field():
                 return m
         return None
+
+    def energy_counter(self) -> Metric | None:
+        """The metric that gives the device's energy_wh_total, if any (the first of several)."""
+        for m in self.metrics:
+            if m.field == "energy_wh_total" and m.device_field():
+                return m
+        return None
+
+    def counter_modulus_wh(self) -> float | None:
+        """Where the device's energy_wh_total wraps, in Wh; None: a decrease is a reset."""
+        counter = self.energy_counter()
+        return counter.counter_modulus_wh if counter is not None else None
 
 
 @dataclass(frozen=True, slots=True)

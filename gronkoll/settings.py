@@ -111,7 +111,8 @@ DEFAULT_RATED_POWER_W: dict[str, float] = {
 
 SnmpVersion = Literal["1", "2c", "3"]
 AuthProtocol = Literal["MD5", "SHA", "SHA-256", "SHA-512"]
-PrivProtocol = Literal["DES", "AES", "AES-128", "AES-192", "AES-256"]
+# AES-192/256 as net-snmp does them (Blumenthal); the -C variants are Cisco's key extension.
+PrivProtocol = Literal["DES", "AES", "AES-128", "AES-192", "AES-256", "AES-192-C", "AES-256-C"]
 
 
 class SnmpSettings(Strict):

@@ -6,18 +6,21 @@ import hashlib
 import json
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from sqlalchemy import (
     DateTime,
+    Float,
     Integer,
     String,
     Table,
     Text,
+    TypeDecorator,
     bindparam,
     create_engine,
     event,
@@ -25,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -40,14 +43,60 @@ class Base(DeclarativeBase):
     pass
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A time written in UTC and read back with its zone (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
 class DeviceStatus(Base):
     __tablename__ = "device_status"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_success: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
-    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_poll_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_duration_s: Mapped[float | None] = mapped_column(Float)
+    profile: Mapped[str | None] = mapped_column(String(64))
+    profile_reason: Mapped[str | None] = mapped_column(Text)
+    problems: Mapped[str | None] = mapped_column(Text)  # JSON list: the last poll's problems
+    last_problem: Mapped[str | None] = mapped_column(Text)
+    last_problem_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def problem_list(self) -> list[str]:
+        """The last poll's problems (missing objects, bad values), oldest first."""
+        return list(json.loads(self.problems)) if self.problems else []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusUpdate:
+    """A device's whole status row as the poller knows it; written over the stored one."""
+
+    device_id: str
+    last_seen: datetime | None
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    last_poll_at: datetime | None
+    last_duration_s: float | None
+    profile: str | None
+    profile_reason: str | None
+    problems: tuple[str, ...]
+    last_problem: str | None
+    last_problem_at: datetime | None
 
 
 class IntegrationState(Base):
@@ -169,6 +218,40 @@ class StateDB:
         """Status of every device that has one."""
         with self._session() as s:
             return {r.device_id: r for r in s.scalars(select(DeviceStatus))}
+
+    def save_device_statuses(self, updates: Sequence[StatusUpdate]) -> None:
+        """Write the given devices' status rows in one transaction (insert or replace)."""
+        if not updates:
+            return
+        rows = []
+        for u in updates:
+            row = asdict(u)
+            row["problems"] = json.dumps(list(u.problems)) if u.problems else None
+            rows.append(row)
+        table = cast(Table, DeviceStatus.__table__)
+        try:
+            with self.engine.begin() as conn:
+                ids = [r["device_id"] for r in rows]
+                existing: set[str] = set()
+                for i in range(0, len(ids), 1000):  # under every database's parameter limit
+                    chunk = ids[i : i + 1000]
+                    existing.update(
+                        conn.scalars(select(table.c.device_id).where(table.c.device_id.in_(chunk)))
+                    )
+                changed = [{**r, "d": r["device_id"]} for r in rows if r["device_id"] in existing]
+                inserts = [r for r in rows if r["device_id"] not in existing]
+                if changed:
+                    columns = [c for c in rows[0] if c != "device_id"]
+                    conn.execute(
+                        update(table)
+                        .where(table.c.device_id == bindparam("d"))
+                        .values({c: bindparam(c) for c in columns}),
+                        changed,
+                    )
+                if inserts:
+                    conn.execute(insert(table), inserts)
+        except SQLAlchemyError as err:
+            raise StoreError(f"{_safe_url(self.url)}: cannot save device status: {err}") from None
 
     # -- API keys ------------------------------------------------------------------------
     def create_api_key(self, name: str, role: str) -> str:

@@ -112,3 +112,20 @@ def fleet_config(tmp_path: Path) -> Path:
     path = tmp_path / "gronkoll.yaml"
     path.write_text(FLEET_CONFIG, encoding="utf-8")
     return path
+
+
+# --- snmpsim (tests/servers.py) ------------------------------------------------------------
+# One snmpsim for the session, serving every recording in tests/fixtures/snmprec: the
+# community is the file name without .snmprec (see tests/fixtures/snmprec/README.md).
+
+SNMPREC_DIR = Path(__file__).parent / "fixtures" / "snmprec"
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Snmpsim]:
+    """snmpsim (from .venv-sim) answering one community per recorded device."""
+
+    def start(data_dir: Path) -> servers.Snmpsim:
+        return servers.start_snmpsim(data_dir, recordings=SNMPREC_DIR)
+
+    yield from _serve(start, tmp_path_factory, "snmpsim")

@@ -10,6 +10,7 @@ and data dir. The programs come from Debian's packages, which ``./scripts/test``
 from __future__ import annotations
 
 import contextlib
+import grp
 import http.client
 import os
 import pwd
@@ -445,14 +446,96 @@ def start_victoriametrics(data_dir: Path) -> VictoriaMetrics:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SnmpUser:
+    """A further SNMP v3 user of the test agent; protocols as net-snmp's createUser spells them."""
+
+    name: str
+    auth_protocol: str | None = None  # MD5 | SHA | SHA-256 | SHA-512
+    auth_password: str = ""
+    priv_protocol: str | None = None  # DES | AES | AES-192 | AES-256 (Blumenthal key extension)
+    priv_password: str = ""
+
+    def config(self) -> str:
+        """The snmpd.conf lines that create this user with read-only access at its level."""
+        create = f"createUser {self.name}"
+        level = "noauth"
+        if self.auth_protocol is not None:
+            create += f' {self.auth_protocol} "{self.auth_password}"'
+            level = "auth"
+        if self.priv_protocol is not None:
+            create += f' {self.priv_protocol} "{self.priv_password}"'
+            level = "priv"
+        return f"{create}\nrouser {self.name} {level}\n"
+
+
+# One user per protocol pair Debian's net-snmp 5.9.3 accepts that the main user does not cover.
+# SHA and MD5 with AES-192/256 need the key extension, where Blumenthal and Reeder differ.
+SNMPD_EXTRA_USERS = (
+    SnmpUser(
+        name="gk-sha256-aes256",
+        auth_protocol="SHA-256",
+        auth_password="gronkoll-auth-256",
+        priv_protocol="AES-256",
+        priv_password="gronkoll-priv-256",
+    ),
+    SnmpUser(
+        name="gk-sha512-aes192",
+        auth_protocol="SHA-512",
+        auth_password="gronkoll-auth-512",
+        priv_protocol="AES-192",
+        priv_password="gronkoll-priv-192",
+    ),
+    SnmpUser(
+        name="gk-sha-aes256",
+        auth_protocol="SHA",
+        auth_password="gronkoll-auth-sha",
+        priv_protocol="AES-256",
+        priv_password="gronkoll-priv-256",
+    ),
+    SnmpUser(
+        name="gk-md5-aes192",
+        auth_protocol="MD5",
+        auth_password="gronkoll-auth-md5",
+        priv_protocol="AES-192",
+        priv_password="gronkoll-priv-192",
+    ),
+    SnmpUser(
+        name="gk-md5-des",
+        auth_protocol="MD5",
+        auth_password="gronkoll-auth-md5",
+        priv_protocol="DES",
+        priv_password="gronkoll-priv-des",
+    ),
+    SnmpUser(
+        name="gk-sha-aes192c",
+        auth_protocol="SHA",
+        auth_password="gronkoll-auth-sha",
+        priv_protocol="AES-192-C",
+        priv_password="gronkoll-priv-192c",
+    ),
+    SnmpUser(
+        name="gk-md5-aes256c",
+        auth_protocol="MD5",
+        auth_password="gronkoll-auth-md5",
+        priv_protocol="AES-256-C",
+        priv_password="gronkoll-priv-256c",
+    ),
+    SnmpUser(name="gk-sha-auth", auth_protocol="SHA", auth_password="gronkoll-auth-only"),
+    SnmpUser(name="gk-noauth"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Snmpd(Server):
-    """A net-snmp agent on UDP ``port``: v2c ``community`` and a v3 SHA/AES authPriv user."""
+    """A net-snmp agent on UDP ``port``: v2c ``community``, a v3 SHA/AES authPriv user, and
+    ``extra_users`` for the other v3 protocols and security levels."""
 
     community: str
     v3_user: str
     auth_password: str  # HMAC-SHA-96
     priv_password: str  # AES-128 (CFB)
     sys_name: str
+    extra_users: tuple[SnmpUser, ...] = ()  # more v3 users, one per protocol pair
 
 
 def _ber(tag: int, payload: bytes) -> bytes:
@@ -492,6 +575,7 @@ def start_snmpd(
     auth_password: str = "gronkoll-auth",
     priv_password: str = "gronkoll-priv",
     sys_name: str = "gronkoll-snmpd",
+    extra_users: Sequence[SnmpUser] = SNMPD_EXTRA_USERS,
 ) -> Snmpd:
     """Start snmpd reading only our config, with its persistent state in data_dir."""
     program = find_program("snmpd", package="snmpd")
@@ -507,7 +591,7 @@ dontLogTCPWrappersConnects yes
 rocommunity {community} {HOST}
 createUser {v3_user} SHA "{auth_password}" AES "{priv_password}"
 rouser {v3_user} priv
-sysLocation gronkoll-test
+{"".join(user.config() for user in extra_users)}sysLocation gronkoll-test
 sysName {sys_name}
 """
     )
@@ -531,6 +615,7 @@ sysName {sys_name}
         auth_password=auth_password,
         priv_password=priv_password,
         sys_name=sys_name,
+        extra_users=tuple(extra_users),
     )
 
 
@@ -692,4 +777,83 @@ def start_postgresql(
         user=user,
         password=password,
         database=database,
+    )
+
+
+# --- snmpsim -------------------------------------------------------------------------------
+
+SIM_VENV = Path(__file__).resolve().parent.parent / ".venv-sim"
+SIM_PROGRAM = "snmpsim-command-responder"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snmpsim(Server):
+    """snmpsim on UDP ``port``: one v2c community per recording, named after its file."""
+
+    communities: tuple[str, ...]
+
+
+def _nobody_can_reach(path: Path) -> Path | None:
+    """The first folder on the way to path that other users cannot enter, if any."""
+    for folder in [*reversed(path.resolve().parents), path.resolve()]:
+        if folder.is_dir() and not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
+def start_snmpsim(data_dir: Path, *, recordings: Path, venv: Path = SIM_VENV) -> Snmpsim:
+    """Start snmpsim serving copies of the ``.snmprec`` files in recordings.
+
+    As root, snmpsim insists on dropping to ``nobody``, who must then read its Python, the
+    copied recordings and write its cache: data_dir is handed to nobody and the private
+    temp dirs above it opened for search, as for PostgreSQL.
+    """
+    program = venv / "bin" / SIM_PROGRAM
+    if not os.access(program, os.X_OK):
+        raise ServerNotInstalled(
+            f"snmpsim is not installed ({program} is missing). Run ./scripts/test, or "
+            "./scripts/setup --with-servers, which makes .venv-sim with snmpsim in it."
+        )
+    communities = tuple(sorted(p.stem for p in recordings.glob("*.snmprec")))
+    if not communities:
+        raise ServerFailedToStart(f"no .snmprec recordings in {recordings}")
+    data, cache = data_dir / "data", data_dir / "cache"
+    data.mkdir(exist_ok=True)
+    cache.mkdir(exist_ok=True)
+    for name in communities:
+        copy = data / f"{name}.snmprec"
+        shutil.copyfile(recordings / f"{name}.snmprec", copy)
+        copy.chmod(0o644)
+    port = free_udp_port()
+    argv = [
+        str(program),
+        f"--data-dir={data}",
+        f"--cache-dir={cache}",
+        f"--agent-udpv4-endpoint={HOST}:{port}",
+        "--logging-method=null",  # otherwise every request is logged, which is slow
+    ]
+    if os.geteuid() == 0:
+        # snmpsim refuses to run as root; after the drop, nobody reads all of this.
+        blocked = _nobody_can_reach(venv)
+        if blocked is not None:
+            raise ServerFailedToStart(
+                f"snmpsim drops to user 'nobody', who cannot enter {blocked} to reach {venv}; "
+                "keep the work tree where other users can read it"
+            )
+        _let_user_reach(data_dir, "nobody")
+        nobody = pwd.getpwnam("nobody")
+        for path in (data, cache, *data.iterdir()):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        argv += ["--process-user=nobody", f"--process-group={grp.getgrgid(nobody.pw_gid).gr_name}"]
+    process = ServerProcess(
+        "snmpsim",
+        argv,
+        log_path=data_dir / "snmpsim.log",
+        # Every recording answers: snmpsim has indexed them all (first start builds the cache).
+        is_ready=lambda pid: all(snmp_answers(port, c) for c in communities),
+        cwd=data_dir,
+    )
+    process.start()
+    return Snmpsim(
+        host=HOST, port=port, data_dir=data_dir, process=process, communities=communities
     )

@@ -20,6 +20,7 @@ PACKAGE_DIRS = {
     "api": "gronkoll/api",
     "schedules": "gronkoll/schedules",
     "dashboards": "gronkoll/dashboards",
+    "config": "gronkoll/config",
 }
 _NOT_SOURCE = {".git", ".venv", "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
@@ -77,3 +78,13 @@ def test_wheel_holds_every_module_of_the_package_folders(
 
     assert {f"{package}/__init__.py" for package in PACKAGE_DIRS.values()} <= expected
     assert sorted(expected - in_wheel) == []
+
+
+def test_wheel_ships_the_example_config_and_every_profile(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    assert "gronkoll/config/example.yaml" in names
+    profiles = sorted((REPO / "config" / "profiles").glob("*.yaml"))
+    assert profiles
+    for path in profiles:
+        assert f"gronkoll/config/profiles/{path.name}" in names
+    assert "gronkoll/migrations/script.py.mako" in names

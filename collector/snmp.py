@@ -1,0 +1,267 @@
+"""Speaks SNMP and nothing else: GET and walk devices, return typed values, raise our errors.
+
+One SnmpClient serves the whole process. It keeps, per target, what pysnmp can reuse (the
+resolved transport, the credentials object), so a poll costs one PDU and little else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from pysnmp.error import PySnmpError
+from pysnmp.hlapi.v3arch.asyncio import (
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    bulk_cmd,
+    get_cmd,
+    next_cmd,
+)
+from pysnmp.proto import errind
+from pysnmp.proto.rfc1902 import Null
+
+from gronkoll.collector import snmp_errors
+from gronkoll.collector.snmp_errors import NO_SUCH_NAME, TOO_BIG, Request
+from gronkoll.collector.snmp_target import SnmpTarget
+from gronkoll.collector.snmp_values import Value, oid_text, parse_oid, to_value
+from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpError
+
+__all__ = ["MAX_OIDS_PER_PDU", "SnmpClient", "SnmpTarget", "Value"]
+
+MAX_OIDS_PER_PDU = 30
+_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+# A user no agent should have: asking for it only shows whether a v3 agent answers at all.
+_PROBE_USER = "gronkoll-liveness-probe"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Session:
+    """What pysnmp needs to send to one target, built once."""
+
+    engine: SnmpEngine
+    auth: Any  # CommunityData | UsmUserData
+    transport: Any  # UdpTransportTarget | Udp6TransportTarget
+    context: ContextData
+
+
+class SnmpClient:
+    """GET and walk SNMP agents from one asyncio loop, sharing one pysnmp engine (made on first
+    use; a second only for a v3 user name that comes with other keys)."""
+
+    def __init__(self) -> None:
+        # pysnmp keeps one USM user per name in an engine, so a v3 user name that comes with
+        # two sets of keys (different devices, or a wrong key) gets a second engine.
+        self._engines: list[tuple[SnmpEngine, dict[str, tuple[str, ...]]]] = []
+        self._sessions: dict[SnmpTarget, _Session] = {}
+        self._names: dict[str, str] = {}  # OID as asked -> OID as answered (no leading dot)
+        self._object_types: dict[str, ObjectType] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the engines' sockets; the client may be used again (on any loop) after."""
+        for engine, _ in self._engines:
+            engine.close_dispatcher()
+        self._engines.clear()
+        self._sessions.clear()
+        self._loop = None
+
+    async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, Value]:
+        """The values of these OIDs, in one GET per 30; objects the device lacks are left out."""
+        names = list(dict.fromkeys(self._names.get(oid) or self._name(oid) for oid in oids))
+        if self._loop is not asyncio.get_running_loop():
+            self._bind_loop()
+        session = self._sessions.get(target) or await self._open(target)
+        values: dict[str, Value] = {}
+        for start in range(0, len(names), MAX_OIDS_PER_PDU):
+            await self._get(target, session, names[start : start + MAX_OIDS_PER_PDU], values)
+        return values
+
+    async def get_one(self, target: SnmpTarget, oid: str) -> Value:
+        """The value of one OID; NoSuchObject when the device does not have it."""
+        name = oid_text(parse_oid(oid))
+        values = await self.get(target, [name])
+        if name not in values:
+            raise snmp_errors.no_such_object(target, name)
+        return values[name]
+
+    async def walk(
+        self, target: SnmpTarget, oid: str, *, max_repetitions: int = 25
+    ) -> dict[str, Value]:
+        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID."""
+        root = parse_oid(oid)
+        if max_repetitions < 1:
+            raise ValueError(f"max_repetitions must be at least 1, not {max_repetitions}")
+        if self._loop is not asyncio.get_running_loop():
+            self._bind_loop()
+        session = self._sessions.get(target) or await self._open(target)
+        operation = "GETNEXT walk" if target.version == "1" else "GETBULK walk"
+        request = Request(target, operation, [oid_text(root)])
+        values: dict[str, Value] = {}
+        last = root
+        while True:
+            varbind = ObjectType(ObjectIdentity(last), Null(""))
+            if target.version == "1":
+                status, index, answer = await self._send(request, session, next_cmd, varbind)
+            else:
+                status, index, answer = await self._send(
+                    request, session, bulk_cmd, 0, max_repetitions, varbind
+                )
+                if status == TOO_BIG and max_repetitions > 1:
+                    max_repetitions //= 2
+                    continue
+            if status == NO_SUCH_NAME and target.version == "1":
+                return values  # v1's way of saying end of MIB
+            if status:
+                raise snmp_errors.from_status(request, status, index)
+            for name, value in answer:
+                converted = to_value(value)
+                current = tuple(name)
+                if converted is None or current[: len(root)] != root or len(current) == len(root):
+                    return values  # endOfMibView (named as asked), or past the subtree
+                if current <= last:
+                    raise SnmpError(
+                        f"{target}: the agent answered {request} with OIDs out of order "
+                        f"({oid_text(current)} after {oid_text(last)})"
+                    )
+                values[oid_text(current)] = converted
+                last = current
+            if not answer:
+                return values
+
+    async def _get(
+        self, target: SnmpTarget, session: _Session, names: list[str], into: dict[str, Value]
+    ) -> None:
+        request = Request(target, "GET", names)
+        status, index, answer = await self._send(
+            request, session, get_cmd, *[self._object_type(name) for name in names]
+        )
+        if status == TOO_BIG and len(names) > 1:
+            half = len(names) // 2
+            await self._get(target, session, names[:half], into)
+            await self._get(target, session, names[half:], into)
+            return
+        position = int(index)
+        if status == NO_SUCH_NAME and target.version == "1" and 1 <= position <= len(names):
+            # v1 fails the whole PDU for one missing object: ask again without it.
+            rest = names[: position - 1] + names[position:]
+            if rest:
+                await self._get(target, session, rest, into)
+            return
+        if status:
+            raise snmp_errors.from_status(request, status, index)
+        for name, value in answer:
+            converted = to_value(value)
+            if converted is not None:
+                into[str(name)] = converted
+
+    async def _send(
+        self, request: Request, session: _Session, command: Any, *args: Any
+    ) -> tuple[Any, Any, Any]:
+        """Send one PDU; return (error-status, error-index, varbinds) or raise our error."""
+        try:
+            indication, status, index, answer = await command(
+                session.engine,
+                session.auth,
+                session.transport,
+                session.context,
+                *args,
+                lookupMib=False,
+            )
+        except PySnmpError as err:
+            raise snmp_errors.from_library(request, err) from err
+        if indication:
+            if isinstance(indication, errind.RequestTimedOut):
+                raise await self._no_answer(request) from indication
+            raise snmp_errors.from_indication(request, indication) from indication
+        return status, index, answer
+
+    async def _no_answer(self, request: Request) -> DeviceError:
+        """The error for a timeout: a v3 agent that answers a probe dropped the request."""
+        target = request.target
+        if not target.is_ip:
+            self._sessions.pop(target, None)  # resolve the name again next time
+        if target.version == "3" and (target.priv_protocol is not None or target.context):
+            probe = dataclasses.replace(
+                target,
+                user=_PROBE_USER,
+                auth_protocol=None,
+                auth_key="",
+                priv_protocol=None,
+                priv_key="",
+                context="",
+                retries=0,
+            )
+            try:
+                await self.get(probe, [_SYS_UPTIME])
+            except DeviceUnreachable:
+                pass
+            except DeviceError:
+                return snmp_errors.v3_dropped(request)
+            else:
+                return snmp_errors.v3_dropped(request)
+        return snmp_errors.timed_out(request)
+
+    async def _open(self, target: SnmpTarget) -> _Session:
+        """Resolve the target's host and build its credentials, once."""
+        transport_class = Udp6TransportTarget if target.is_ipv6 else UdpTransportTarget
+        try:
+            transport = await transport_class.create(
+                (target.host, target.port), timeout=target.timeout_s, retries=target.retries
+            )
+        except (PySnmpError, UnicodeError) as err:  # UnicodeError: not a valid host name
+            raise snmp_errors.unresolvable(target, err) from err
+        session = _Session(
+            engine=self._engine_for(target),
+            auth=target.auth_data(),
+            transport=transport,
+            context=ContextData(contextName=target.context.encode()),
+        )
+        # Two first calls for one target may race here; both sessions work, one is kept.
+        return self._sessions.setdefault(target, session)
+
+    def _bind_loop(self) -> None:
+        # pysnmp's sockets and timers belong to the loop that was running when they were made.
+        if self._loop is not None:
+            raise RuntimeError("this SnmpClient runs on another event loop; close() it first")
+        self._loop = asyncio.get_running_loop()
+
+    def _engine_for(self, target: SnmpTarget) -> SnmpEngine:
+        credentials = target.credentials()
+        for engine, users in self._engines:
+            if target.version != "3":
+                return engine
+            known = users.setdefault(target.user, credentials)
+            if known == credentials:
+                return engine
+        engine = SnmpEngine()
+        self._engines.append((engine, {target.user: credentials} if target.version == "3" else {}))
+        return engine
+
+    def _name(self, oid: str) -> str:
+        name = self._names[oid] = oid_text(parse_oid(oid))
+        return name
+
+    def _object_type(self, name: str) -> ObjectType:
+        """A GET varbind, resolved once: pysnmp skips an ObjectType it already resolved."""
+        found = self._object_types.get(name)
+        if found is None:
+            found = self._object_types[name] = ObjectType(ObjectIdentity(parse_oid(name)))
+        return found
