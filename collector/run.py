@@ -28,13 +28,23 @@ log = logging.getLogger(__name__)
 class StoreSink:
     """Writes status rows to the state database and readings through the Ingestor."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, profiles: ProfileSet | None = None) -> None:
         self.runtime = runtime
+        self.profiles = profiles
         self.stored = 0
 
     def write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
         """Status first: if it fails, nothing is written and the poller sends both again."""
         self.runtime.state.save_device_statuses(statuses)
+        for status in statuses:
+            # The profile says how wide the energy counter is, so a wrap is not a reset.
+            profile = (
+                self.profiles.get(status.profile) if self.profiles and status.profile else None
+            )
+            if profile is not None:
+                self.runtime.ingestor.set_counter_modulus(
+                    status.device_id, profile.counter_modulus_wh()
+                )
         if readings:
             self.stored += self.runtime.ingestor.ingest(readings).stored
 
@@ -117,7 +127,7 @@ def collect(settings: Settings, *, once: bool, out: Callable[[str], None]) -> in
         out(f"{settings.source}: no device has an snmp block; nothing to poll.")
         return 0
     with Runtime(settings) as runtime:
-        sink = StoreSink(runtime)
+        sink = StoreSink(runtime, profiles)
         runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
         known = runtime.state.device_status()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gronkoll.devices import attributions, energy_models
 from gronkoll.energy import Batch, EnergyEngine
@@ -68,6 +68,18 @@ class Ingestor:
                     if f == field and device in latest:
                         t, value = latest[device]
                         self.engine.resume_series(device, field, t, value)
+
+    def set_counter_modulus(self, device: str, modulus_wh: float | None) -> None:
+        """Where the device's energy counter wraps, in Wh, as its profile declares it.
+
+        A width in the device's config (counter_bits) wins; without either, a drop is a reset.
+        """
+        model = self.engine.models.get(device)
+        config = self.settings.device(device)
+        if model is None or config is None or config.counter_bits is not None:
+            return
+        if model.counter_modulus_wh != modulus_wh:
+            self.engine.models[device] = replace(model, counter_modulus_wh=modulus_wh)
 
     def ingest(self, readings: Iterable[Reading]) -> IngestResult:
         """Process and store readings (device, field, time ms, value); returns counts."""

@@ -92,3 +92,18 @@ def test_a_read_only_store_gives_one_clear_message(minimal_config: Path) -> None
     finally:
         subprocess.run([chattr, "-i", str(db)], check=True)
     assert day_kwh(minimal_config) == {"server-1": pytest.approx(0.3)}
+
+
+def test_a_profile_counter_width_makes_a_drop_a_wrap(minimal_config: Path) -> None:
+    settings = load_settings(minimal_config)
+    top = 2.0**32  # an Eaton ePDU's inputTotalWh is an Unsigned32 in Wh
+    counter = [
+        ("meter-1", "energy_wh_total", T0, top - 1000),
+        ("meter-1", "energy_wh_total", T0 + Q, 500.0),
+    ]
+    with Runtime(settings) as rt:
+        rt.ingestor.set_counter_modulus("meter-1", top)
+        result = rt.ingestor.ingest(counter)
+    assert result.energy_wh == pytest.approx(1500)
+    with Runtime(settings) as rt:
+        assert [e[2] for e in rt.store.events("meter-1")] == ["wrap"]
