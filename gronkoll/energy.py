@@ -157,6 +157,8 @@ class EnergyEngine:
         self._covered_since: dict[str, int] = {}
         # device -> time from which its power readings cover its state readings
         self._power_since: dict[str, int] = {}
+        # device -> time from which energy deltas cover its power and state readings
+        self._delta_since: dict[str, int] = {}
         self.dirty: set[str] = set()
 
     # -- state ---------------------------------------------------------------------------
@@ -170,6 +172,7 @@ class EnergyEngine:
             "series": series,
             "covered_since": self._covered_since.get(device),
             "power_since": self._power_since.get(device),
+            "delta_since": self._delta_since.get(device),
         }
 
     def import_state(self, device: str, state: Mapping[str, Any]) -> None:
@@ -190,6 +193,7 @@ class EnergyEngine:
         self._series.pop(device, None)
         self._covered_since.pop(device, None)
         self._power_since.pop(device, None)
+        self._delta_since.pop(device, None)
 
     def resume_series(self, device: str, fld: str, t: int, value: float) -> None:
         """Continue a series from a stored reading (its saved state was older)."""
@@ -221,7 +225,7 @@ class EnergyEngine:
                 points.append((t, value))
         out = Batch()
         # Counters first, so a device's counter covers its power and state in the same batch.
-        order = {"energy_wh_total": 0, "power_w": 1, "state": 2}
+        order = {"energy_wh_total": 0, "energy_wh": 1, "power_w": 2, "state": 3}
         for (device, fld), points in sorted(grouped.items(), key=lambda kv: order.get(kv[0][1], 3)):
             model = self.models.get(device)
             if model is None:
@@ -248,6 +252,9 @@ class EnergyEngine:
             if spec.energy == "electricity" and device not in self._covered_since:
                 self._covered_since[device] = first
             self._counter(device, fld, spec.energy, model, series, points, out)
+        elif spec.kind == "delta":
+            self._delta_since.setdefault(device, first)
+            self._delta(device, fld, model, series, points, out)
         elif spec.kind == "gauge":
             self._power_since.setdefault(device, first)
             self._power(device, fld, model, series, points, out)
@@ -284,7 +291,9 @@ class EnergyEngine:
         rows, events, sid = out.rows, out.events, series.sid
         append = rows.append
         max_w, max_gap = model.max_power_w, self.max_gap_ms
-        covered = self._covered_since.get(device, math.inf)
+        covered = min(
+            self._covered_since.get(device, math.inf), self._delta_since.get(device, math.inf)
+        )
         last_t, last_v = series.last_t, series.last_v
         hour, hour_wh, intervals = -1, 0.0, 0
         for t, v in points:
@@ -336,7 +345,9 @@ class EnergyEngine:
     ) -> None:
         rows, events, sid = out.rows, out.events, series.sid
         covered = min(
-            self._covered_since.get(device, math.inf), self._power_since.get(device, math.inf)
+            self._covered_since.get(device, math.inf),
+            self._power_since.get(device, math.inf),
+            self._delta_since.get(device, math.inf),
         )
         last_t, last_v = series.last_t, series.last_v
         hour, hour_wh, intervals = -1, 0.0, 0
@@ -390,6 +401,57 @@ class EnergyEngine:
             out.add_hour("electricity", device, hour, hour_wh)
         out.intervals += intervals
         series.last_t, series.last_v = last_t, last_v
+
+    def _delta(
+        self,
+        device: str,
+        fld: str,
+        model: DeviceModel,
+        series: Series,
+        points: list[tuple[int, float]],
+        out: Batch,
+    ) -> None:
+        """Energy reported as an amount since the device's previous report (Tasmota Period).
+
+        Each reading is the energy of [previous reading, this one], exact however long that
+        is; the first one has no known start and counts as a baseline.
+        """
+        rows, events, sid = out.rows, out.events, series.sid
+        covered = self._covered_since.get(device, math.inf)
+        last_t = series.last_t
+        for t, v in points:
+            if last_t is not None and t <= last_t:
+                if t == last_t:
+                    out.duplicates += 1
+                else:
+                    rows.append((sid, t, v, None, None, LATE))
+                continue
+            if not 0.0 <= v < math.inf:
+                rows.append((sid, t, v, None, None, REJECTED))
+                events.append((device, t, "rejected", f"{fld}={v} is not an amount of energy"))
+                continue
+            if t > covered:
+                rows.append((sid, t, v, None, None, COVERED))
+            elif last_t is None:
+                rows.append((sid, t, v, None, None, BASELINE))
+            elif v > model.max_power_w * (t - last_t) / MS_PER_HOUR:
+                rows.append((sid, t, v, last_t, None, REJECTED))
+                events.append(
+                    (
+                        device,
+                        t,
+                        "rejected",
+                        f"{fld}={v:g} Wh in {(t - last_t) / 1000:g} s, more than "
+                        f"{model.max_power_w:g} W allows; not counted",
+                    )
+                )
+            else:
+                rows.append((sid, t, v, last_t, v, OK))
+                out.intervals += 1
+                out.add_energy("electricity", device, last_t, t, v)
+            last_t = t
+            series.last_v = v
+        series.last_t = last_t
 
     def _counter(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FieldKind = Literal["gauge", "counter", "state"]
+FieldKind = Literal["gauge", "counter", "delta", "state"]
 Quantity = Literal["electricity", "heat"]
 
 #: Device states, in the order their codes are stored.
@@ -29,6 +29,14 @@ FIELDS: dict[str, FieldSpec] = {
     for f in (
         FieldSpec("power_w", "W", "gauge", "active power", energy="electricity"),
         FieldSpec("energy_wh_total", "Wh", "counter", "active energy meter", energy="electricity"),
+        FieldSpec(
+            "energy_wh",
+            "Wh",
+            "delta",
+            "active energy since the previous report",
+            energy="electricity",
+        ),
+        FieldSpec("energy_wh_meter", "Wh", "gauge", "a meter's own total, kept as a measurement"),
         FieldSpec("state", "", "state", "on, idle, sleep or off", energy="electricity"),
         FieldSpec("heat_wh_total", "Wh", "counter", "thermal energy delivered", energy="heat"),
         FieldSpec("heat_power_w", "W", "gauge", "thermal power"),
@@ -48,7 +56,7 @@ FIELDS: dict[str, FieldSpec] = {
 }
 
 #: Fields in the order a device's energy source is preferred (DESIGN decision 2).
-ENERGY_PREFERENCE: tuple[str, ...] = ("energy_wh_total", "power_w", "state")
+ENERGY_PREFERENCE: tuple[str, ...] = ("energy_wh_total", "energy_wh", "power_w", "state")
 
 
 def field_spec(name: str) -> FieldSpec | None:

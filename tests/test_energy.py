@@ -163,7 +163,7 @@ def test_split_by_hour_keeps_the_total() -> None:
 
 
 # -- properties --------------------------------------------------------------------------
-FIELD = st.sampled_from(["power_w", "energy_wh_total", "state"])
+FIELD = st.sampled_from(["power_w", "energy_wh_total", "energy_wh", "state"])
 READING = st.tuples(
     st.integers(0, 300),  # minutes after T0
     FIELD,
@@ -268,3 +268,16 @@ def test_order_and_repeats_within_a_batch_do_not_change_energy(
     assert math.isclose(
         run(shuffled, [], False), run(sorted(unique, key=lambda r: r[2]), [], False), abs_tol=1e-9
     )
+
+
+def test_energy_deltas_count_each_report_and_cover_power() -> None:
+    e = engine()
+    b = e.process(
+        [("d", "energy_wh", T0 + i * 5 * MIN, 2.0) for i in range(4)]
+        + [("d", "power_w", T0 + i * 5 * MIN, 1000.0) for i in range(4)]
+    )
+    # the first amount has no known start (baseline); three more of 2 Wh; power is covered
+    assert b.energy_wh == pytest.approx(6)
+    e.process([("d", "energy_wh", T0 + 20 * MIN, 2.0)])
+    late = e.process([("d", "energy_wh", T0 + 30 * MIN, 90_000.0)])
+    assert late.energy_wh == 0 and kinds(late) == ["rejected"]
