@@ -254,7 +254,7 @@ class Poller:
         profile = self.profiles.get(state.profile) if state.profile else None
         if profile is None:
             return [], [f"nothing to read: {state.profile_reason}"]
-        readout = await read_device(self.client, device.target, profile)
+        readout = await read_device(self.client, device.target, profile, rows=state.rows)
         problems = [f"missing {m}" for m in readout.missing] + list(readout.problems)
         return list(readout.values), problems
 

@@ -35,13 +35,41 @@ def counter_modulus_wh(metric: Metric, decimal_digits: int = 0) -> float | None:
     return modulus / 10.0 ** max(decimal_digits, 0)
 
 
-async def read_device(client: SnmpClient, target: SnmpTarget, profile: Profile) -> Readout:
+@dataclass(slots=True)
+class RowCache:
+    """The row indexes a device's tables had when last walked, so later polls can read those
+    rows with one GET instead of a walk per column (a walk brings back a page of values per
+    column and costs the agent and us ten times more). Walked again every ``rewalk_every``
+    reads, when a row is missing, and after the device failed (``clear``)."""
+
+    rewalk_every: int = 60
+    indexes: dict[str, list[str]] | None = None
+    reads: int = 0
+
+    def clear(self) -> None:
+        """Forget the rows: the next read walks."""
+        self.indexes = None
+        self.reads = 0
+
+
+async def read_device(
+    client: SnmpClient, target: SnmpTarget, profile: Profile, *, rows: RowCache | None = None
+) -> Readout:
     """Read every metric of the profile from the device; raises only when it cannot talk."""
     readout = Readout()
     scalars = sorted({oid for m in profile.metrics if not m.table for oid in _oids_of(m)})
     columns = sorted({oid for m in profile.metrics if m.table for oid in _oids_of(m)})
-    got = await _get(client, target, scalars, readout)
-    walked = await _walk(client, target, columns, readout)
+    walked = None
+    if rows is not None and rows.indexes is not None and rows.reads < rows.rewalk_every:
+        got, walked = await _get_rows(client, target, scalars, rows.indexes, readout)
+        rows.reads += 1
+    else:
+        got = await _get(client, target, scalars, readout)
+    if walked is None:
+        walked = await _walk(client, target, columns, readout)
+        if rows is not None:
+            rows.indexes = {column: list(found) for column, found in walked.items()}
+            rows.reads = 0
     seen: set[str] = set()
     for metric in profile.metrics:
         reader = _Reader(metric, got, walked, readout)
@@ -81,6 +109,25 @@ async def _get(
     except DeviceError as err:
         readout.problems.append(f"GET of {len(oids)} objects failed: {err}")
         return {}
+
+
+async def _get_rows(
+    client: SnmpClient,
+    target: SnmpTarget,
+    scalars: list[str],
+    indexes: dict[str, list[str]],
+    readout: Readout,
+) -> tuple[dict[str, Value], dict[str, dict[str, Value]] | None]:
+    """Scalars and the known rows in one GET; rows None when any row is gone (walk again)."""
+    wanted = [f"{column}.{index}" for column, found in indexes.items() for index in found]
+    got = await _get(client, target, scalars + wanted, readout)
+    walked: dict[str, dict[str, Value]] = {}
+    for column, found in indexes.items():
+        values = {index: got.get(f"{column}.{index}") for index in found}
+        if any(v is None for v in values.values()):
+            return got, None
+        walked[column] = {index: v for index, v in values.items() if v is not None}
+    return got, walked
 
 
 async def _walk(

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from gronkoll.collector.readout import RowCache
 from gronkoll.fields import FIELDS, base_field
 from gronkoll.statedb import DeviceStatus, StatusUpdate
 
@@ -45,6 +46,7 @@ class DeviceState:
     last_problem_at: float | None = None
     failing_since: float | None = None  # first failed poll of the current failure, this run
     counters: dict[str, float] = field(default_factory=dict)
+    rows: RowCache = field(default_factory=RowCache)  # table rows seen at the last walk
 
     @classmethod
     def restored(cls, device_id: str, row: DeviceStatus | None) -> DeviceState:
@@ -114,6 +116,7 @@ class DeviceState:
         elif error != self.last_error:
             log.warning("%s (still failing, now for this reason)", error)
         self.detected = False  # what answers next may be another device: detect again
+        self.rows.clear()
         self.consecutive_failures += 1
         self.last_error, self.last_error_at = error, at
         self.last_poll_at = at

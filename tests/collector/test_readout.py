@@ -11,7 +11,7 @@ import pytest
 import servers
 from profile_cases import CASES, Case
 
-from gronkoll.collector.readout import Readout, read_device
+from gronkoll.collector.readout import Readout, RowCache, read_device
 from gronkoll.collector.snmp import SnmpClient, SnmpTarget
 from gronkoll.errors import DeviceUnreachable
 from gronkoll.profiles import Profile, load_profiles
@@ -162,3 +162,31 @@ def test_a_device_that_does_not_answer_fails_the_read(snmpsim: servers.Snmpsim) 
     quiet = target(snmpsim, "no-such-recording", timeout_s=0.3, retries=0)
     with pytest.raises(DeviceUnreachable):
         run(lambda client: read_device(client, quiet, profile))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.community}-{c.profile}")
+def test_known_rows_read_with_one_get_give_the_walked_values(
+    case: Case, snmpsim: servers.Snmpsim
+) -> None:
+    profile = load_profiles().profiles[case.profile]
+    rows = RowCache()
+
+    async def twice(client: SnmpClient) -> tuple[Readout, Readout]:
+        first = await read_device(client, target(snmpsim, case.community), profile, rows=rows)
+        second = await read_device(client, target(snmpsim, case.community), profile, rows=rows)
+        return first, second
+
+    walked, got = run(twice)
+    assert rows.indexes is not None and rows.reads == 1  # the second read used the cache
+    assert sorted(got.values) == sorted(walked.values)
+
+
+def test_a_row_that_is_gone_makes_the_next_read_walk(snmpsim: servers.Snmpsim) -> None:
+    profile = load_profiles().profiles["apc-rpdu2"]
+    rows = RowCache(indexes={"1.3.6.1.4.1.318.1.1.26.4.3.1.5": ["1", "7"]})
+    readout = run(
+        lambda client: read_device(client, target(snmpsim, "apc_ap8853"), profile, rows=rows)
+    )
+    assert ("power_w", 1140) in readout.values
+    assert rows.reads == 0 and rows.indexes is not None
+    assert rows.indexes["1.3.6.1.4.1.318.1.1.26.4.3.1.5"] == ["1"]
