@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 import servers
+from sqlalchemy import create_engine, text
+
+from gronkoll.statedb import StateDB
 
 # --- Real servers (tests/servers.py) ---------------------------------------------------------
 # One of each per test session, started on first use, on 127.0.0.1 and a free port, with its
@@ -129,3 +133,23 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Snmpsi
         return servers.start_snmpsim(data_dir, recordings=SNMPREC_DIR)
 
     yield from _serve(start, tmp_path_factory, "snmpsim")
+
+
+# --- State databases -----------------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateDB]:
+    """A migrated state database, once on SQLite and once in a new database on a real
+    PostgreSQL (the state-DB contract every backend keeps)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        pg: servers.PostgreSQL = request.getfixturevalue("postgresql")
+        name = "gk_" + uuid.uuid4().hex[:12]
+        admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = pg.url.rsplit("/", 1)[0] + "/" + name
+    db = StateDB(url)
+    yield db
+    db.close()

@@ -10,8 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 
 import pytest
 import servers
-from sqlalchemy import create_engine, text
 
 from gronkoll.cli import main
 from gronkoll.collector import probe
@@ -352,24 +349,9 @@ def test_probe_says_plainly_when_no_profile_matches(snmpd: servers.Snmpd) -> Non
 
 
 # -- the status rows -----------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateDB]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        pg: servers.PostgreSQL = request.getfixturevalue("postgresql")
-        name = "gk_" + uuid.uuid4().hex[:12]
-        admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = pg.url.rsplit("/", 1)[0] + "/" + name
-    db = StateDB(url)
-    yield db
-    db.close()
 
 
-def test_device_status_rows_are_written_over_and_read_back(state: StateDB) -> None:
+def test_device_status_rows_are_written_over_and_read_back(state_db: StateDB) -> None:
     t = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     first = StatusUpdate(
         device_id="pdu-1",
@@ -386,8 +368,8 @@ def test_device_status_rows_are_written_over_and_read_back(state: StateDB) -> No
         last_problem="missing current_a",
         last_problem_at=t,
     )
-    state.save_device_statuses([first])
-    row = state.device_status()["pdu-1"]
+    state_db.save_device_statuses([first])
+    row = state_db.device_status()["pdu-1"]
     assert row.profile == "apc-rpdu2" and row.problem_list == ["missing current_a"]
     assert row.last_duration_s == 0.25 and row.consecutive_failures == 0
     assert row.last_success == t and row.last_success.tzinfo is not None  # UTC, also on SQLite
@@ -399,8 +381,8 @@ def test_device_status_rows_are_written_over_and_read_back(state: StateDB) -> No
         consecutive_failures=2,
         problems=(),
     )
-    state.save_device_statuses([failing, replace(first, device_id="ups-1")])
-    rows = state.device_status()
+    state_db.save_device_statuses([failing, replace(first, device_id="ups-1")])
+    rows = state_db.device_status()
     assert set(rows) == {"pdu-1", "ups-1"}
     assert rows["pdu-1"].consecutive_failures == 2 and rows["pdu-1"].problem_list == []
     assert rows["pdu-1"].last_error == "pdu-1: no answer"
