@@ -1,14 +1,17 @@
 """`gronkoll devices`: every configured device with its status, profile and latest readings.
 
 A device with an snmp block has the poller's status row (last success, last error, failures,
-profile and why it was chosen, the last poll's problems). Any device, polled or not, shows
-its newest reading of each field with its unit, and its status follows from those readings
-when nothing polls it.
+profile and why it was chosen, the last poll's problems). A device that speaks MQTT (its own
+`mqtt` topic, or messages that came through a subscription) shows its MQTT activity: the last
+message's time and topic, and how many messages were taken and quarantined. Any device,
+polled or not, shows its newest reading of each field with its unit, and its status follows
+from those readings when nothing polls it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -96,6 +99,7 @@ def entries(
                 "problems": row.problem_list if row else [],
                 "last_problem": row.last_problem if row else None,
                 "last_problem_at": when(row.last_problem_at) if row else None,
+                "mqtt": mqtt_activity(device, row, when),
                 "newest_reading": None if newest is None else iso_seconds(newest, tz),
                 "readings": {
                     f: {
@@ -109,6 +113,33 @@ def entries(
             }
         )
     return out
+
+
+def mqtt_activity(
+    device: Device, row: DeviceStatus | None, when: Callable[[datetime | None], str | None]
+) -> dict[str, Any] | None:
+    """A device's MQTT topic and activity, or None when it has never spoken MQTT."""
+    if device.mqtt is None and (row is None or row.mqtt_messages is None):
+        return None
+    return {
+        "topic": device.mqtt.topic if device.mqtt else None,
+        "format": device.mqtt.format if device.mqtt else None,
+        "last_message": when(row.mqtt_last_message_at) if row else None,
+        "last_topic": row.mqtt_last_topic if row else None,
+        "messages": (row.mqtt_messages or 0) if row else 0,
+        "quarantined": (row.mqtt_quarantined or 0) if row else 0,
+    }
+
+
+def _mqtt_line(mqtt: dict[str, Any]) -> str:
+    """The MQTT line under a device in the table."""
+    n, q = mqtt["messages"], mqtt["quarantined"]
+    if not n:
+        return f"    mqtt: no message yet on {mqtt['topic']} ({mqtt['format']})"
+    return (
+        f"    mqtt: last message {mqtt['last_message']} on {mqtt['last_topic']}; "
+        f"{n} message{'s' if n != 1 else ''}, {q} quarantined"
+    )
 
 
 def _profile_cell(entry: dict[str, Any]) -> str:
@@ -152,6 +183,8 @@ def to_table(items: list[dict[str, Any]]) -> str:
                 f"    error ({failures} failed poll{'s' if failures != 1 else ''}, "
                 f"last {e['last_error_at']}): {e['last_error']}"
             )
+        if e["mqtt"] is not None:
+            lines.append(_mqtt_line(e["mqtt"]))
         for problem in e["problems"]:
             lines.append(f"    problem: {problem}")
         if not e["problems"] and e["last_problem"]:

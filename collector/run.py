@@ -1,9 +1,20 @@
-"""`gronkoll collect`: profiles, devices, SNMP client and ingestion wired to the poller.
+"""`gronkoll collect`: SNMP polling and MQTT ingestion, in one process.
 
-Configuration problems (an unknown profile, missing credentials, a short v3 key) stop the
-command before anything is polled; an unusable store stops it when it is opened. Once running,
-nothing a device does stops it: SIGTERM or SIGINT does, after the readings read so far are
-stored.
+Configuration problems (an unknown profile, missing credentials, a short v3 key, a bad MQTT
+mapping or TLS file) stop the command before anything is polled; an unusable store stops it
+when it is opened. A broker that refuses our credentials at start stops it too, with one
+error naming host:port and the user. Once running, nothing a device or the broker does stops
+it: an unreachable broker is retried with backoff while SNMP polling goes on. SIGTERM or
+SIGINT stops it, after the readings read so far are stored and the MQTT messages that
+arrived are committed and acknowledged.
+
+Threads: the asyncio loop polls SNMP; paho's network thread receives MQTT; one thread
+commits MQTT batches and another writes SNMP batches, both under one writer lock, so the
+store and the energy engine have one writer at a time.
+
+``--once`` polls every SNMP device once and, when there is an mqtt section, takes what the
+broker holds for our session: it connects (at most DRAIN_CONNECT_S), then commits and
+acknowledges messages until none came for DRAIN_QUIET_S (at most DRAIN_MAX_S), and exits.
 """
 
 from __future__ import annotations
@@ -11,9 +22,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from gronkoll.collector.batches import Reading
+from gronkoll.collector.messages import MessagePipeline
+from gronkoll.collector.mqtt import ClientFactory, new_client, tls_files
+from gronkoll.collector.mqtt_ingest import MqttIngest
 from gronkoll.collector.poller import CONFIGURED, PollDevice, Poller, PollResult
 from gronkoll.collector.snmp import SnmpClient
 from gronkoll.errors import StoreError
@@ -24,17 +41,32 @@ from gronkoll.statedb import StatusUpdate
 
 log = logging.getLogger(__name__)
 
+#: --once: how long to wait for the broker, for a quiet moment, and at most in all (seconds).
+DRAIN_CONNECT_S = 10.0
+DRAIN_QUIET_S = 1.0
+DRAIN_MAX_S = 60.0
+
 
 class StoreSink:
     """Writes status rows to the state database and readings through the Ingestor."""
 
-    def __init__(self, runtime: Runtime, profiles: ProfileSet | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        profiles: ProfileSet | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
         self.runtime = runtime
         self.profiles = profiles
+        self.lock = lock or threading.Lock()  # shared with the MQTT committer
         self.stored = 0
 
     def write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
         """Status first: if it fails, nothing is written and the poller sends both again."""
+        with self.lock:
+            self._write(readings, statuses)
+
+    def _write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
         self.runtime.state.save_device_statuses(statuses)
         for status in statuses:
             # The profile says how wide the energy counter is, so a wrap is not a reset.
@@ -101,37 +133,76 @@ def result_line(result: PollResult, width: int) -> str:
     return "\n".join([line, *(f"{'':<{width}}  note   {n}" for n in notes)])
 
 
-async def _run(poller: Poller, client: SnmpClient, once: bool) -> list[PollResult]:
+@contextmanager
+def _signals_stop(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set stop while inside."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        if once:
-            return await poller.poll_once()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await poller.run(stop)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-        return []
+        yield
     finally:
-        client.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
-def collect(settings: Settings, *, once: bool, out: Callable[[str], None]) -> int:
+def mqtt_pipeline(settings: Settings, out: Callable[[str], None]) -> MessagePipeline | None:
+    """The message pipeline when there is something to subscribe to (its config checked)."""
+    if settings.mqtt is None:
+        return None
+    pipeline = MessagePipeline(settings)  # a bad mapping is a ConfigError, before anything opens
+    tls_files(settings)  # and so is a TLS file that is not there
+    if not pipeline.topic_filters():
+        out(
+            f"{settings.source}: mqtt: no subscriptions and no device has an mqtt block; "
+            "not connecting to the broker."
+        )
+        return None
+    return pipeline
+
+
+def mqtt_line(ingest: MqttIngest, seconds: float) -> str:
+    """What `gronkoll collect --once` took from the broker."""
+    c = ingest.counts
+    unrouted = ingest.pipeline.counts.unrouted
+    return (
+        f"MQTT {ingest.connection.address}: {c.messages} message{'s' if c.messages != 1 else ''} "
+        f"in {seconds:.1f} s, {c.readings} readings stored, {c.quarantined} quarantine entries"
+        + (f", {c.resends} resends recognised" if c.resends else "")
+        + (f", {unrouted} on topics nothing maps" if unrouted else "")
+    )
+
+
+def collect(
+    settings: Settings,
+    *,
+    once: bool,
+    out: Callable[[str], None],
+    client_factory: ClientFactory = new_client,
+) -> int:
     """Run the collector (until SIGTERM/SIGINT, or one round with once); the exit code."""
     profiles = checked_profiles(settings)
     devices = snmp_devices(settings)
-    if not devices:
-        out(f"{settings.source}: no device has an snmp block; nothing to poll.")
+    pipeline = mqtt_pipeline(settings, out)
+    if not devices and pipeline is None:
+        out(
+            f"{settings.source}: no device has an snmp block and nothing to take from MQTT; "
+            "nothing to collect."
+        )
         return 0
     with Runtime(settings) as runtime:
-        sink = StoreSink(runtime, profiles)
+        lock = threading.Lock()
+        sink = StoreSink(runtime, profiles, lock)
         runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
         known = runtime.state.device_status()
+        ingest: MqttIngest | None = None
+        mqtt_error: str | None = None
+        mqtt_s = 0.0
 
         async def main() -> list[PollResult]:
+            nonlocal ingest, mqtt_error, mqtt_s
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
             client = SnmpClient()  # built in the loop it will use
             poller = Poller(
                 devices,
@@ -140,17 +211,44 @@ def collect(settings: Settings, *, once: bool, out: Callable[[str], None]) -> in
                 profiles=profiles,
                 settings=settings.collector,
                 known=known,
-                on_poll=None if once else FirstRound(len(devices)),
+                on_poll=None if once or not devices else FirstRound(len(devices)),
             )
-            if not once:
-                log.info(
-                    "collecting from %d SNMP devices (every %g s unless set per device, "
-                    "%d at a time); stop with SIGTERM or Ctrl+C",
-                    len(devices),
-                    settings.collector.interval_s,
-                    settings.collector.concurrency,
+            if pipeline is not None:
+                ingest = MqttIngest(
+                    settings,
+                    runtime,
+                    pipeline,
+                    writer_lock=lock,
+                    client_factory=client_factory,
+                    on_fatal=lambda _err: loop.call_soon_threadsafe(stop.set),
                 )
-            results = await _run(poller, client, once)
+            results: list[PollResult] = []
+            started = time.monotonic()
+            try:
+                if ingest is not None:
+                    ingest.start()
+                if once:
+                    if devices:
+                        results = await poller.poll_once()
+                    if ingest is not None:
+                        mqtt_error = await asyncio.to_thread(
+                            ingest.drain,
+                            connect_s=DRAIN_CONNECT_S,
+                            quiet_s=DRAIN_QUIET_S,
+                            max_s=DRAIN_MAX_S,
+                        )
+                        mqtt_s = time.monotonic() - started
+                else:
+                    _log_start(settings, devices, ingest)
+                    with _signals_stop(stop):
+                        if devices:
+                            await poller.run(stop)
+                        else:
+                            await stop.wait()
+            finally:
+                if ingest is not None:
+                    await asyncio.to_thread(ingest.stop)
+                client.close()
             if poller.store_error is not None:
                 raise StoreError(
                     f"{poller.unstored} readings could not be stored: {poller.store_error}"
@@ -158,15 +256,49 @@ def collect(settings: Settings, *, once: bool, out: Callable[[str], None]) -> in
             return results
 
         results = asyncio.run(main())
+    if ingest is not None and ingest.fatal is not None:
+        raise ingest.fatal
     if once:
-        width = max(len(d.id) for d in devices)
-        for result in sorted(results, key=lambda r: r.device_id):
-            out(result_line(result, width))
-        failed = sum(not r.ok for r in results)
-        out(
-            f"{len(results)} devices polled: {len(results) - failed} ok, {failed} failed; "
-            f"{sink.stored} readings stored in {settings.store_path}"
+        code = 0
+        if devices:
+            width = max(len(d.id) for d in devices)
+            for result in sorted(results, key=lambda r: r.device_id):
+                out(result_line(result, width))
+            failed = sum(not r.ok for r in results)
+            out(
+                f"{len(results)} devices polled: {len(results) - failed} ok, {failed} failed; "
+                f"{sink.stored} readings stored in {settings.store_path}"
+            )
+        if ingest is not None:
+            if mqtt_error is not None:
+                out(f"MQTT error: {mqtt_error}")
+                code = 1
+            else:
+                out(mqtt_line(ingest, mqtt_s))
+        return code
+    mqtt_part = ""
+    if ingest is not None:
+        c = ingest.counts
+        mqtt_part = (
+            f"; MQTT: {c.messages} messages ({c.resends} of them resends recognised), "
+            f"{c.readings} readings stored"
         )
-    else:
-        log.info("stopped; %d readings stored", sink.stored)
+    log.info("stopped; %d SNMP readings stored%s", sink.stored, mqtt_part)
     return 0
+
+
+def _log_start(settings: Settings, devices: list[PollDevice], ingest: MqttIngest | None) -> None:
+    if devices:
+        log.info(
+            "collecting from %d SNMP devices (every %g s unless set per device, "
+            "%d at a time); stop with SIGTERM or Ctrl+C",
+            len(devices),
+            settings.collector.interval_s,
+            settings.collector.concurrency,
+        )
+    if ingest is not None:
+        log.info(
+            "taking MQTT messages from %s (%s); stop with SIGTERM or Ctrl+C",
+            ingest.connection.address,
+            ", ".join(ingest.connection.filters),
+        )

@@ -30,6 +30,7 @@ from gronkoll.timeparse import BUCKETS, iso_local, parse_report_time
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+PAYLOAD_SHOWN = 80  # characters of a quarantined payload in `quarantine list`'s table
 
 
 def _out(text: str) -> None:
@@ -233,6 +234,63 @@ def cmd_snmp_probe(args: argparse.Namespace) -> int:
     return result
 
 
+def cmd_mqtt_replay(args: argparse.Namespace) -> int:
+    """Feed recorded MQTT messages through the live pipeline, energy engine and store."""
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    replay = importlib.import_module("gronkoll.collector.replay")
+    path = Path(args.file)
+    logger = logging.getLogger("gronkoll.collector")
+    before = logger.level
+    if not args.verbose:  # the summary lists every quarantined message and ignored topic
+        logger.setLevel(logging.ERROR)
+    try:
+        with Runtime(settings) as runtime:
+            summary = replay.replay_file(path, runtime)
+    finally:
+        logger.setLevel(before)
+    _out(replay.format_summary(path, summary))
+    return 0 if summary.messages else EXIT_FAILURE
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """List quarantined MQTT messages, newest first, with the reason for each."""
+    import json
+
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        rows = runtime.state.quarantined(limit=args.limit, device=args.device)
+    if args.format == "json":
+        items = [
+            {
+                "time": iso_local(round(r.received_at.timestamp() * 1000), settings.tz),
+                "device": r.device_id,
+                "topic": r.topic,
+                "reason": r.reason,
+                "payload": r.payload,
+                "payload_bytes": r.payload_bytes,
+            }
+            for r in rows
+        ]
+        _out(json.dumps(items, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        _out("No quarantined messages.")
+        return 0
+    for r in rows:
+        payload = r.payload.replace("\n", " ")
+        if len(payload) > PAYLOAD_SHOWN:
+            payload = payload[: PAYLOAD_SHOWN - 3] + "..."
+        _out(
+            f"{iso_local(round(r.received_at.timestamp() * 1000), settings.tz)}  "
+            f"{r.device_id or '-'}  {r.topic}  {r.reason}  payload: {payload}"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build a fictional municipality, simulate readings, report and serve."""
     demo = importlib.import_module("gronkoll.demo")
@@ -369,6 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=2.0, metavar="S", help="seconds per try (default: 2)"
     )
+
+    mqtt = sub.add_parser("mqtt", help="MQTT tools", description="MQTT tools.")
+    mqtt_sub = mqtt.add_subparsers(dest="mqtt", required=True, metavar="ACTION")
+    p = command("replay", cmd_mqtt_replay, mqtt_sub)
+    p.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help='one {"topic": ..., "payload": ..., "t": ISO 8601} object per line',
+    )
+
+    quarantine = sub.add_parser(
+        "quarantine",
+        help="quarantined MQTT messages",
+        description="Quarantined MQTT messages: payloads and values that could not be used.",
+    )
+    quarantine_sub = quarantine.add_subparsers(dest="quarantine", required=True, metavar="ACTION")
+    p = command("list", cmd_quarantine_list, quarantine_sub)
+    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    p.add_argument("--device", help="only this device")
+    p.add_argument("--limit", type=int, default=50, help="newest N entries (default: 50)")
 
     p = command("demo", cmd_demo)
     p.add_argument("--no-serve", action="store_true", help="print the summary and exit")

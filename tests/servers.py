@@ -10,8 +10,10 @@ and data dir. The programs come from Debian's packages, which ``./scripts/test``
 from __future__ import annotations
 
 import contextlib
+import datetime
 import grp
 import http.client
+import ipaddress
 import os
 import pwd
 import shutil
@@ -26,6 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -288,21 +295,132 @@ def _current_user() -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+
+    ca_file: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(folder: Path) -> TlsFiles:
+    """Write a throw-away CA and the server (CN and SAN 127.0.0.1) and client certificates it signs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+    def write_cert(cert: x509.Certificate, path: Path) -> Path:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("Gronkoll test CA"))
+        .issuer_name(name("Gronkoll test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def issue(
+        common: str, usage: x509.ObjectIdentifier, san: bool
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(common))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid[0])
+            .not_valid_after(valid[1])
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+        )
+        if san:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+                critical=False,
+            )
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    server, server_key = issue(HOST, ExtendedKeyUsageOID.SERVER_AUTH, san=True)
+    client, client_key = issue("gronkoll-collector", ExtendedKeyUsageOID.CLIENT_AUTH, san=False)
+    return TlsFiles(
+        ca_file=write_cert(ca, folder / "ca.pem"),
+        server_cert=write_cert(server, folder / "server.pem"),
+        server_key=write_key(server_key, folder / "server.key"),
+        client_cert=write_cert(client, folder / "client.pem"),
+        client_key=write_key(client_key, folder / "client.key"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Mosquitto(Server):
-    """A Mosquitto broker: anonymous on ``port``, user and password on ``auth_port``."""
+    """A Mosquitto broker: anonymous on ``port``, user and password on ``auth_port``.
+
+    Over TLS (certificates in ``tls``, signed by the test CA ``tls.ca_file``): user and
+    password on ``tls_port``; a client certificate the CA signed, and nothing else, on
+    ``mtls_port``.
+    """
 
     auth_port: int
     username: str
     password: str
+    tls_port: int
+    mtls_port: int
+    tls: TlsFiles
 
 
 def start_mosquitto(
     data_dir: Path, *, username: str = "gronkoll", password: str = "gronkoll-test"
 ) -> Mosquitto:
-    """Start Mosquitto with an anonymous and a password listener and persistence."""
+    """Start Mosquitto with anonymous, password and TLS listeners, and persistence."""
     program = find_program("mosquitto", package="mosquitto")
     passwd_tool = find_program("mosquitto_passwd", package="mosquitto")
-    port, auth_port = free_tcp_ports(2)
+    port, auth_port, tls_port, mtls_port = free_tcp_ports(4)
+    tls = make_tls_files(data_dir / "tls")
     (data_dir / "persist").mkdir(exist_ok=True)
     passwd = data_dir / "passwd"
     passwd.touch(mode=0o600)
@@ -328,13 +446,28 @@ allow_anonymous true
 listener {auth_port} {HOST}
 allow_anonymous false
 password_file {passwd}
+
+listener {tls_port} {HOST}
+allow_anonymous false
+password_file {passwd}
+cafile {tls.ca_file}
+certfile {tls.server_cert}
+keyfile {tls.server_key}
+
+listener {mtls_port} {HOST}
+allow_anonymous true
+require_certificate true
+cafile {tls.ca_file}
+certfile {tls.server_cert}
+keyfile {tls.server_key}
 """
     )
+    ports = (port, auth_port, tls_port, mtls_port)
     process = ServerProcess(
         "mosquitto",
         [program, "-c", str(config)],
         log_path=data_dir / "mosquitto.log",
-        is_ready=lambda pid: tcp_accepts(port) and tcp_accepts(auth_port),
+        is_ready=lambda pid: all(tcp_accepts(p) for p in ports),
     )
     process.start()
     return Mosquitto(
@@ -345,6 +478,9 @@ password_file {passwd}
         auth_port=auth_port,
         username=username,
         password=password,
+        tls_port=tls_port,
+        mtls_port=mtls_port,
+        tls=tls,
     )
 
 

@@ -1,0 +1,136 @@
+"""Gronkoll's meeting-room events: a meeting started or ended (schema v1, docs/mqtt.md).
+
+    {"v": 1, "event": "started", "meeting_id": "2025-02-03-aulan-1", "room": "rum-aulan",
+     "t": "2025-02-03T09:00:00+01:00", "participants": {"skola1": 5, "kommunhuset": 2}}
+
+Participants are counted per site id, never named (DESIGN decision 8): a count that is not a
+whole number 0 or more, or a site the configuration does not know, is quarantined (without
+the payload's other keys) and left out. Each event is merged into a meeting row in the state
+database (room, start, end, participants per site) for the travel-avoided report; an `ended`
+without its `started` is still recorded. The room is the topic's device, else the payload's
+`room`. A `participants` reading goes with each event: the total at the start, 0 at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, cast
+
+from gronkoll.collector.formats.base import (
+    Decoded,
+    Decoder,
+    Input,
+    believable,
+    json_object,
+    local_time_ms,
+    payload_text,
+)
+from gronkoll.statedb import MeetingEvent
+
+VERSION = 1
+EVENTS = ("started", "ended")
+SCHEMA_KEYS = frozenset({"v", "event", "meeting_id", "room", "t", "participants"})
+MAX_ID = 128
+
+
+class GronkollMeeting(Decoder):
+    """A meeting started or ended in a room."""
+
+    name = "gronkoll-meeting"
+
+    def redact(self, data: bytes) -> str:
+        """Only the schema's keys, and only whole-number participant counts, are kept."""
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            return f"(not JSON, {len(data)} bytes; not kept: Gronkoll messages are kept by schema)"
+        if not isinstance(value, dict):
+            return "(not a JSON object; not kept: Gronkoll messages are kept by schema)"
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == "participants" and isinstance(item, dict):
+                kept[key] = {
+                    str(s): (n if _count(n) is not None else "<dropped>") for s, n in item.items()
+                }
+            elif key in SCHEMA_KEYS and key != "participants":
+                kept[key] = item
+            else:
+                kept[key] = "<dropped>"
+        return payload_text(json.dumps(kept, ensure_ascii=False).encode())
+
+    def decode(self, msg: Input) -> Decoded:
+        """One meeting event, and the participants reading that goes with it."""
+        out = Decoded()
+        obj = json_object(msg.data, out)
+        if obj is None:
+            return out
+        if obj.get("v") != VERSION:
+            out.problem(f"v: {obj.get('v')!r} is not a schema version this Gronkoll reads (1)")
+            return out
+        event = obj.get("event")
+        if event not in EVENTS:
+            out.problem(f"event: {event!r} is not started or ended")
+            return out
+        meeting_id = obj.get("meeting_id")
+        if not isinstance(meeting_id, str) or not 0 < len(meeting_id) <= MAX_ID:
+            out.problem(f"meeting_id: must be text of 1 to {MAX_ID} characters")
+            return out
+        room = msg.device
+        if "room" in obj:
+            named = obj["room"]
+            if not isinstance(named, str) or not named:
+                out.problem("room: must be the room's device id")
+                return out
+            if room is not None and named != room:
+                out.problem(f"room: {named!r} is not the topic's device {room!r}")
+                return out
+            room = out.device = named
+        if room is None:
+            out.problem("no room: neither the topic nor the payload names the room's device")
+            return out
+        t = msg.received_ms
+        if "t" in obj:
+            raw_t = obj["t"]
+            device_t = None
+            if isinstance(raw_t, str):
+                device_t = local_time_ms(raw_t, msg.settings.tz, msg.received_ms)
+            if device_t is None:
+                out.problem(f"t: {raw_t!r} is not an ISO 8601 time; used the receive time")
+            t = believable(device_t, msg, out, "t")
+        counts = _participants(obj.get("participants", {}), msg, out)
+        out.meetings.append(
+            MeetingEvent(
+                room=room,
+                meeting_id=meeting_id,
+                event=cast(Literal["started", "ended"], event),
+                t_ms=t,
+                participants=counts,
+            )
+        )
+        total = sum(counts.values()) if event == "started" else 0
+        out.readings.append(("participants", t, float(total)))
+        return out
+
+
+def _count(raw: object) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    return None
+
+
+def _participants(raw: object, msg: Input, out: Decoded) -> dict[str, int]:
+    """Counts per configured site; anything else is a problem and left out."""
+    if not isinstance(raw, dict):
+        out.problem("participants: must be an object of counts per site id")
+        return {}
+    sites = {s.id for s in msg.settings.sites}
+    counts: dict[str, int] = {}
+    for site, n in raw.items():
+        count = _count(n)
+        if count is None:
+            out.problem(f"participants: the count for site {site!r} must be a whole number >= 0")
+        elif site not in sites:
+            out.problem(f"participants: unknown site {site!r} (known: {', '.join(sorted(sites))})")
+        else:
+            counts[site] = count
+    return counts

@@ -1,0 +1,307 @@
+"""MQTT messages into the store: in batches, resends recognised, committed, then acknowledged.
+
+Threads: paho's network thread puts each delivery in the `Inbox`; one committer thread
+takes whatever waits there (up to half the in-flight window, so the broker can send the
+next half during a commit), reads it through the `MessagePipeline`, commits it and only then
+acknowledges it. A delivery holds an in-flight slot from arrival to acknowledgement; with
+``max_inflight`` slots held, paho's thread waits, the socket fills, and the broker holds the
+rest (on MQTT 5 the broker also knows our window: Receive Maximum).
+
+The commit holds the writer lock the SNMP poller's writes hold too, so the store and the
+energy engine see one writer. Before it, the batch's message keys go to the journal
+(mqtt_journal.py), so a resend is read as of its first receive time and stored once.
+
+A commit the store refuses is not retried here: the batch and everything waiting are let go
+unacknowledged, and the connection is dropped and made again after a backoff, so the broker
+sends them all again (that is the only way to have a broker resend: MQTT has no nack).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from gronkoll.collector.messages import Handled, Message, MessagePipeline
+from gronkoll.collector.mqtt import (
+    FIRST_BACKOFF_S,
+    ClientFactory,
+    Delivery,
+    MqttConnection,
+    Outage,
+    new_client,
+)
+from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
+from gronkoll.errors import GronkollError
+from gronkoll.runtime import Runtime
+from gronkoll.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Device activity (message counts, newest message) is saved at most this often.
+ACTIVITY_SAVE_S = 5.0
+
+
+class Inbox:
+    """Deliveries on their way to the committer; at most `limit` held until acknowledged."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._cond = threading.Condition()
+        self._waiting: deque[Delivery] = deque()
+        self._held = 0  # put and not yet done (acknowledged or let go)
+        self._closed = False
+        self._last_put = time.monotonic()
+
+    def put(self, delivery: Delivery) -> bool:
+        """Queue a delivery, waiting while every slot is held; False once closed."""
+        with self._cond:
+            while self._held >= self.limit and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self._waiting.append(delivery)
+            self._held += 1
+            self._last_put = time.monotonic()
+            self._cond.notify_all()
+            return True
+
+    def take(self, most: int, timeout: float) -> list[Delivery]:
+        """Up to `most` waiting deliveries, waiting at most timeout for one; [] if none."""
+        with self._cond:
+            if not self._waiting and not self._closed:
+                self._cond.wait(timeout)
+            n = min(most, len(self._waiting))
+            return [self._waiting.popleft() for _ in range(n)]
+
+    def done(self, n: int) -> None:
+        """Free the slots of n deliveries that were acknowledged or let go."""
+        with self._cond:
+            self._held -= n
+            self._cond.notify_all()
+
+    def discard(self) -> int:
+        """Let go of everything waiting (it stays unacknowledged); how many that was."""
+        with self._cond:
+            n = len(self._waiting)
+            self._waiting.clear()
+            self._held -= n
+            self._cond.notify_all()
+            return n
+
+    def close(self) -> None:
+        """Take no more deliveries; what waits can still be taken."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def held(self) -> int:
+        """Deliveries taken in and not yet acknowledged or let go."""
+        return self._held
+
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called."""
+        return self._closed
+
+    def wait_quiet(self, quiet_s: float, deadline: float) -> bool:
+        """Wait until nothing is held and nothing came for quiet_s; False at the deadline."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._held == 0 and now - self._last_put >= quiet_s:
+                    return True
+                if now >= deadline:
+                    return False
+                wake = self._last_put + quiet_s if self._held == 0 else deadline
+                self._cond.wait(max(0.01, min(wake, deadline) - now))
+
+
+@dataclass(slots=True)
+class IngestCounts:
+    """What the ingestion did since it started."""
+
+    messages: int = 0  # committed (resends included)
+    resends: int = 0  # of them, resends recognised by their key
+    readings: int = 0  # readings stored
+    quarantined: int = 0  # quarantine entries kept
+    refused_commits: int = 0
+
+
+class MqttIngest:
+    """Subscribes, commits what arrives in batches, and acknowledges what was committed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        pipeline: MessagePipeline,
+        *,
+        writer_lock: threading.Lock,
+        client_factory: ClientFactory = new_client,
+        on_fatal: Callable[[GronkollError], object] | None = None,
+    ) -> None:
+        if settings.mqtt is None:
+            raise ValueError("no mqtt section")
+        self.settings = settings
+        self.runtime = runtime
+        self.pipeline = pipeline
+        self.lock = writer_lock
+        window = settings.mqtt.max_inflight
+        self.reconnect_max_s = settings.mqtt.reconnect_max_s
+        self.batch_max = max(1, min(settings.collector.batch_size, window // 2))
+        self.inbox = Inbox(window)
+        session = f"{settings.mqtt.client_id}@{settings.mqtt.host}:{settings.mqtt.port}"
+        self.journal = DeliveryJournal(runtime.state, session)
+        self.connection = MqttConnection(
+            settings,
+            pipeline.topic_filters(),
+            self.inbox.put,
+            client_factory=client_factory,
+            on_fatal=on_fatal,
+            on_session=self._session,
+        )
+        self.counts = IngestCounts()
+        self.store_outage = Outage("MQTT messages")
+        self._backoff_s = FIRST_BACKOFF_S
+        self._forget = False
+        self._activity: dict[str, Activity] = {}
+        self._saved_at = time.monotonic()
+        self._thread: threading.Thread | None = None
+
+    # -- running -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start committing, and connect in the background."""
+        self._thread = threading.Thread(target=self._run, name="gronkoll-mqtt-commit", daemon=True)
+        self._thread.start()
+        self.connection.start()
+
+    def stop(self) -> None:
+        """Commit and acknowledge what has arrived, then disconnect (the session stays)."""
+        self.inbox.close()
+        if self._thread is not None:
+            self._thread.join()
+        self.connection.stop()
+
+    def drain(self, *, connect_s: float, quiet_s: float, max_s: float) -> str | None:
+        """Wait for what the broker holds for our session to be stored; None, or why not."""
+        deadline = time.monotonic() + max_s
+        self.connection.settled.wait(connect_s)
+        if self.connection.fatal is not None:
+            return str(self.connection.fatal)
+        if not self.connection.subscribed.is_set():
+            why = self.connection.outage.error or "no answer"
+            return f"MQTT broker {self.connection.address}: {why}"
+        if not self.inbox.wait_quiet(quiet_s, deadline):
+            log.warning("MQTT messages kept coming for %g s; stopping anyway", max_s)
+        return None
+
+    @property
+    def fatal(self) -> GronkollError | None:
+        """The error that stopped the connection at start, if any."""
+        return self.connection.fatal
+
+    def _session(self, present: bool) -> None:
+        if not present:
+            self._forget = True  # a new session: the broker will resend nothing of the old
+
+    # -- the committer thread ------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self.inbox.take(self.batch_max, timeout=ACTIVITY_SAVE_S)
+            if batch:
+                try:
+                    self._commit(batch)
+                except Exception as err:  # a bug: keep going, the messages stay unacked
+                    log.exception("could not commit %d MQTT messages", len(batch))
+                    self._not_stored(batch, err)
+            elif self.inbox.closed:
+                break
+            if time.monotonic() - self._saved_at >= ACTIVITY_SAVE_S:
+                self._save_activity()
+        self._save_activity()
+
+    def _commit(self, batch: list[Delivery]) -> None:
+        keys = [message_key(d.mid, d.topic, d.payload) for d in batch]
+        try:
+            if self._forget:
+                self.journal.forget()
+                self._forget = False
+            resent = [k for k, d in zip(keys, batch, strict=True) if d.dup]
+            known = self.journal.lookup(resent) if resent else {}
+        except GronkollError as err:
+            self._not_stored(batch, err)
+            return
+        messages: list[Message] = []
+        new: list[tuple[int, int]] = []  # (key, receive time) of messages taken the first time
+        fresh: list[bool] = []
+        first: dict[int, int] = {}
+        for key, d in zip(keys, batch, strict=True):
+            at = (first.get(key) or known.get(key)) if d.dup else None
+            fresh.append(at is None)
+            if at is None:
+                at = d.received_ms
+                new.append((key, at))
+            first[key] = at
+            messages.append(Message(d.topic, d.payload, at))
+        handled = [self.pipeline.handle(m) for m in messages]
+        try:
+            with self.lock:
+                self.journal.record(new)
+                result = self.pipeline.commit(self.runtime, handled)
+        except GronkollError as err:
+            self._not_stored(batch, err)
+            return
+        self.connection.ack(batch)
+        self.inbox.done(len(batch))
+        self.store_outage.ended("stored again")
+        self._backoff_s = FIRST_BACKOFF_S
+        c = self.counts
+        c.messages += len(batch)
+        c.resends += len(batch) - len(new)
+        c.readings += result.stored
+        c.quarantined += result.quarantined
+        self._note_activity(h for h, f in zip(handled, fresh, strict=True) if f)
+
+    def _note_activity(self, handled: Iterable[Handled]) -> None:
+        """Count first-time messages per configured device (a resend is not a new message)."""
+        for h in handled:
+            if h.device is None or self.settings.device(h.device) is None:
+                continue
+            a = self._activity.get(h.device)
+            if a is None:
+                a = self._activity[h.device] = Activity()
+            a.messages += 1
+            a.quarantined += bool(h.quarantine)
+            if h.message.received_ms >= a.last_ms:
+                a.last_ms, a.last_topic = h.message.received_ms, h.message.topic
+
+    def _not_stored(self, batch: list[Delivery], err: Exception) -> None:
+        """Let the batch and everything waiting go unacknowledged; reconnect after a backoff."""
+        self.counts.refused_commits += 1
+        hold = self._backoff_s
+        self.store_outage.failed(
+            f"cannot store them: {err}",
+            "they stay unacknowledged, and the broker sends them again after a reconnect "
+            f"(in {hold:g} s, then at most every {self.reconnect_max_s:g} s while this lasts)",
+        )
+        let_go = self.inbox.discard()
+        self.inbox.done(len(batch))
+        log.debug("let %d MQTT messages go unacknowledged", len(batch) + let_go)
+        self._backoff_s = min(hold * 2, self.reconnect_max_s)
+        self.connection.reconnect(hold)
+
+    def _save_activity(self) -> None:
+        self._saved_at = time.monotonic()
+        if not self._activity:
+            return
+        activity, self._activity = self._activity, {}
+        try:
+            with self.lock:
+                self.journal.save_activity(activity)
+        except GronkollError as err:
+            log.warning("could not save MQTT device activity (message counts): %s", err)

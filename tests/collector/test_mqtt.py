@@ -1,0 +1,467 @@
+"""The live MQTT client against a real Mosquitto: acks after the store, resends counted once.
+
+Faults are injected by wrapping the real paho client the factory builds (never a fake): an
+ack that never reaches the broker, a connection cut under the client, a store that is locked.
+Payloads here are Shelly-style plain numbers: they carry no time, so a resend read at a new
+receive time would be a second reading (and an old counter value at a new time looks like a
+reset), which is what the redelivery journal must prevent.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sqlite3
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+import servers
+from mqtt_traffic import (
+    Publisher,
+    assert_each_once,
+    energy_wh,
+    forget_session,
+    stored_rows,
+    wait_for,
+)
+from paho.mqtt.enums import MQTTErrorCode
+from sqlalchemy import create_engine, text
+
+from gronkoll.collector import mqtt_journal
+from gronkoll.collector.messages import MessagePipeline
+from gronkoll.collector.mqtt import MqttRefused, new_client
+from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
+from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
+from gronkoll.collector.mqtt_topics import covers, subscription_filters
+from gronkoll.runtime import Runtime
+from gronkoll.settings import Settings, parse_settings
+from gronkoll.statedb import StateDB
+
+DEVICES = 20
+PER_DEVICE = 10
+
+
+# -- arranging ------------------------------------------------------------------------------
+@pytest.fixture
+def prefix() -> str:
+    """A topic prefix of this test's own, so no other session gets its messages."""
+    return "gk-" + uuid.uuid4().hex[:8]
+
+
+def make_settings(tmp_path: Path, broker: servers.Mosquitto, prefix: str, **mqtt: Any) -> Settings:
+    """Counters of DEVICES meters on <prefix>/<device>/energi, as plain numbers in Wh."""
+    section: dict[str, Any] = {
+        "host": broker.host,
+        "port": broker.port,
+        "client_id": f"{prefix}-collector",
+        "reconnect_max_s": 1,
+        "subscriptions": [
+            {
+                "topic": f"{prefix}/+/energi",
+                "format": "number",
+                "device_level": 1,
+                "field": "energy_wh_total",
+            }
+        ],
+    }
+    section.update(mqtt)
+    return parse_settings(
+        {
+            "municipality": {"name": "Exempelby"},
+            "sites": [{"id": "skola1"}],
+            # a meter that could draw 1 GW: counter steps milliseconds apart stay plausible
+            "devices": [
+                {"id": f"m{i:03d}", "site": "skola1", "kind": "meter", "rated_power_w": 1e9}
+                for i in range(DEVICES)
+            ],
+            "mqtt": section,
+            "store": {"path": "data", "busy_timeout_s": 0.2},
+        },
+        tmp_path / "gronkoll.yaml",
+    )
+
+
+def counters(prefix: str, rounds: range = range(PER_DEVICE)) -> list[tuple[str, str]]:
+    """Each device's counter, 1000 + round Wh, one round of every device after another."""
+    return [(f"{prefix}/m{i:03d}/energi", str(1000 + k)) for k in rounds for i in range(DEVICES)]
+
+
+def expected(rounds: range = range(PER_DEVICE)) -> dict[tuple[str, str], list[float]]:
+    return {(f"m{i:03d}", "energy_wh_total"): [1000.0 + k for k in rounds] for i in range(DEVICES)}
+
+
+def every_device(wh: float) -> dict[str, float]:
+    return {f"m{i:03d}": wh for i in range(DEVICES)}
+
+
+@contextmanager
+def ingesting(
+    settings: Settings,
+    broker: servers.Mosquitto,
+    factory: Callable[[Settings], paho.Client] = new_client,
+) -> Iterator[MqttIngest]:
+    """A started MqttIngest on its own Runtime; stopped (and its session dropped) after."""
+    assert settings.mqtt is not None
+    with Runtime(settings) as runtime:
+        runtime.ingestor  # noqa: B018 (open the stores before any thread uses them)
+        ingest = MqttIngest(
+            settings,
+            runtime,
+            MessagePipeline(settings),
+            writer_lock=threading.Lock(),
+            client_factory=factory,
+        )
+        ingest.start()
+        try:
+            yield ingest
+        finally:
+            ingest.stop()
+            forget_session(broker.port, settings.mqtt.client_id)
+
+
+@pytest.fixture
+def publisher(mosquitto: servers.Mosquitto) -> Iterator[Publisher]:
+    pub = Publisher(mosquitto.port)
+    yield pub
+    pub.close()
+
+
+class AckSpy:
+    """Wraps the real client's ack: records every ack, and can hold some back from the broker."""
+
+    def __init__(self, hold_first: int = 0) -> None:
+        self.hold_first = hold_first
+        self.held: list[int] = []
+        self.sent: list[int] = []
+        self.clients: list[paho.Client] = []
+
+    def factory(self, settings: Settings) -> paho.Client:
+        client = new_client(settings)
+        real_ack = client.ack
+
+        def ack(mid: int, qos: int) -> MQTTErrorCode:
+            if len(self.held) < self.hold_first:
+                self.held.append(mid)  # committed, but the broker never hears of it
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            self.sent.append(mid)
+            return real_ack(mid, qos)
+
+        client.ack = ack  # type: ignore[method-assign]
+        self.clients.append(client)
+        return client
+
+    def cut(self) -> None:
+        """Cut the live connection under paho, as a network failure would."""
+        sock = self.clients[-1].socket()
+        assert isinstance(sock, socket.socket)
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# -- acknowledgements and resends --------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_resend_of_a_stored_message_is_recognised_and_stored_once(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    publisher: Publisher,
+    prefix: str,
+    protocol: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The first 10 acks never reach the broker (as if we crashed between commit and ack):
+    # after the connection is cut, the broker sends those 10 again, flagged DUP.
+    spy = AckSpy(hold_first=10)
+    settings = make_settings(tmp_path, mosquitto, prefix, protocol=protocol, max_inflight=50)
+    with ingesting(settings, mosquitto, spy.factory) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        total = publisher.publish_all(counters(prefix))
+        wait_for(lambda: ingest.counts.messages == total, f"{total} messages committed")
+        assert len(spy.held) == 10 and ingest.counts.resends == 0
+        with caplog.at_level(logging.WARNING, logger="gronkoll.collector"):
+            spy.cut()
+            wait_for(
+                lambda: ingest.counts.resends >= 10 and ingest.inbox.held == 0,
+                "the resends, read again and acknowledged",
+            )
+        assert ingest.connection.connects == 2 and len(spy.held) == 10
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+    logged = [r.getMessage() for r in caplog.records]
+    assert sum("lost the connection" in m for m in logged) == 1, logged
+    assert sum("connected again" in m for m in logged) == 1, logged
+
+
+@pytest.mark.integration
+def test_a_commit_the_store_refuses_is_not_acknowledged_and_comes_back(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+) -> None:
+    spy = AckSpy()
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with ingesting(settings, mosquitto, spy.factory) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        # Another process holds the store's write lock: every commit fails.
+        blocker = sqlite3.connect(settings.store_path / "timeseries.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            total = publisher.publish_all(counters(prefix))
+            wait_for(lambda: ingest.counts.refused_commits >= 2, "two refused commits")
+            assert spy.sent == [] and ingest.counts.messages == 0  # nothing acknowledged
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        # The client reconnected by itself; the broker sent everything again.
+        wait_for(
+            lambda: ingest.connection.acks_sent >= total, "every message stored and acknowledged"
+        )
+        assert ingest.connection.connects >= 2
+        assert ingest.counts.resends > 0  # read again as of their first receive time
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+@pytest.mark.integration
+def test_a_cut_connection_mid_stream_is_made_again_and_nothing_is_lost(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+) -> None:
+    spy = AckSpy()
+    settings = make_settings(tmp_path, mosquitto, prefix, max_inflight=20)
+    with ingesting(settings, mosquitto, spy.factory) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        first = publisher.publish_all(counters(prefix, range(5)))
+        wait_for(lambda: ingest.counts.messages >= first // 2, "half the first part")
+        spy.cut()
+        wait_for(lambda: ingest.connection.connects == 2, "the reconnect")
+        total = first + publisher.publish_all(counters(prefix, range(5, PER_DEVICE)))
+        wait_for(lambda: ingest.connection.acks_sent >= total, "every message acknowledged")
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+@pytest.mark.integration
+def test_collectors_in_a_shared_group_split_the_stream_and_store_each_message_once(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+) -> None:
+    group = {"shared_group": prefix}
+    one = make_settings(tmp_path / "one", mosquitto, prefix, client_id=f"{prefix}-1", **group)
+    two = make_settings(tmp_path / "two", mosquitto, prefix, client_id=f"{prefix}-2", **group)
+    with ingesting(one, mosquitto) as first, ingesting(two, mosquitto) as second:
+        assert first.connection.filters == [f"$share/{prefix}/{prefix}/+/energi"]
+        wait_for(lambda: first.connection.subscribed.is_set(), "the first subscription")
+        wait_for(lambda: second.connection.subscribed.is_set(), "the second subscription")
+        total = publisher.publish_all(counters(prefix))
+        wait_for(
+            lambda: first.counts.messages + second.counts.messages == total,
+            "every message committed by one collector or the other",
+        )
+        assert first.counts.messages > 0 and second.counts.messages > 0
+    stored = Counter(
+        (r.device, r.value) for r in stored_rows(one.store_path) + stored_rows(two.store_path)
+    )
+    assert stored == Counter(
+        (device, value) for (device, _), values in expected().items() for value in values
+    )
+
+
+# -- starting: credentials, TLS, an absent broker ----------------------------------------------
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_wrong_password_is_one_clear_error_that_never_shows_the_password(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str, protocol: str
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        mosquitto,
+        prefix,
+        port=mosquitto.auth_port,
+        username=mosquitto.username,
+        password="not-the-password",
+        protocol=protocol,
+    )
+    with ingesting(settings, mosquitto) as ingest:
+        wait_for(lambda: ingest.fatal is not None, "the refusal")
+        assert ingest.connection.connects == 0
+    error = ingest.fatal
+    assert isinstance(error, MqttRefused)
+    text = str(error)
+    assert f"127.0.0.1:{mosquitto.auth_port}" in text and f"user '{mosquitto.username}'" in text
+    assert "not-the-password" not in text and mosquitto.password not in text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("listener", ["tls-password", "tls-client-certificate"])
+def test_tls_with_the_test_ca_carries_messages(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str, listener: str
+) -> None:
+    tls = mosquitto.tls
+    if listener == "tls-password":
+        extra: dict[str, Any] = {
+            "port": mosquitto.tls_port,
+            "username": mosquitto.username,
+            "password": mosquitto.password,
+            "tls": {"ca_file": str(tls.ca_file)},
+        }
+    else:
+        extra = {
+            "port": mosquitto.mtls_port,
+            "tls": {
+                "ca_file": str(tls.ca_file),
+                "cert_file": str(tls.client_cert),
+                "key_file": str(tls.client_key),
+            },
+        }
+    settings = make_settings(tmp_path, mosquitto, prefix, **extra)
+    with ingesting(settings, mosquitto) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription over TLS")
+        total = publisher.publish_all(counters(prefix, range(2)))
+        wait_for(lambda: ingest.connection.acks_sent == total, "the messages over TLS")
+    assert_each_once(stored_rows(settings.store_path), expected(range(2)))
+
+
+@pytest.mark.integration
+# paho 2.2 does not close the socket when the TLS handshake fails (Client._ssl_wrap_socket);
+# it is closed when collected, with a ResourceWarning that is not ours.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_server_certificate_the_ca_does_not_vouch_for_stops_at_start(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str
+) -> None:
+    other = servers.make_tls_files(tmp_path / "other-ca")
+    settings = make_settings(
+        tmp_path,
+        mosquitto,
+        prefix,
+        port=mosquitto.tls_port,
+        username=mosquitto.username,
+        password=mosquitto.password,
+        tls={"ca_file": str(other.ca_file)},
+    )
+    with ingesting(settings, mosquitto) as ingest:
+        wait_for(lambda: ingest.fatal is not None, "the TLS refusal")
+    text = str(ingest.fatal)
+    assert f"127.0.0.1:{mosquitto.tls_port}" in text and "certificate" in text
+    assert str(other.ca_file) in text and mosquitto.password not in text
+
+
+@pytest.mark.integration
+def test_a_broker_away_at_start_is_retried_and_logged_once(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    caplog.set_level(logging.INFO, logger="gronkoll.collector")
+    mosquitto.stop()
+    try:
+        with ingesting(settings, mosquitto) as ingest:
+            wait_for(lambda: ingest.connection.outage.attempts >= 3, "three failed attempts")
+            assert ingest.fatal is None and not ingest.connection.live
+            mosquitto.start()
+            wait_for(ingest.connection.subscribed.is_set, "the subscription, once it is back")
+            publisher = Publisher(mosquitto.port)
+            total = publisher.publish_all(counters(prefix, range(2)))
+            publisher.close()
+            wait_for(lambda: ingest.connection.acks_sent >= total, "the messages")
+    finally:
+        mosquitto.start()
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    address = f"MQTT broker 127.0.0.1:{mosquitto.port}"
+    assert [m for m in logged if "cannot connect" in m] == [
+        f"{address}: cannot connect: Connection refused; retrying, at most every 1 s"
+    ]
+    assert len([m for m in logged if m.startswith(f"{address}: connected again after")]) == 1
+    assert_each_once(stored_rows(settings.store_path), expected(range(2)))
+
+
+# -- the journal and the inbox -----------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateDB]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        pg: servers.PostgreSQL = request.getfixturevalue("postgresql")
+        name = "gk_" + uuid.uuid4().hex[:12]
+        admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = pg.url.rsplit("/", 1)[0] + "/" + name
+    db = StateDB(url)
+    yield db
+    db.close()
+
+
+@pytest.mark.integration
+def test_the_journal_keeps_each_sessions_newest_keys_and_their_first_receive_time(
+    state: StateDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mqtt_journal, "KEEP_KEYS", 100)
+    monkeypatch.setattr(mqtt_journal, "PRUNE_EVERY", 50)
+    session = "gronkoll-collector@127.0.0.1:1883"
+    journal = DeliveryJournal(state, session)
+    key = message_key(7, "shellies/p1/relay/0/energy", b"360000")
+    assert key != message_key(8, "shellies/p1/relay/0/energy", b"360000")  # packet id counts
+    journal.record([(key, 1_000)])
+    journal.record([(key, 2_000)])  # the same key again later: the newest is the one used
+    assert journal.lookup([key, 12345]) == {key: 2_000}
+    other = DeliveryJournal(state, "collector-2@127.0.0.1:1883")
+    other.record([(key, 5_000)])
+    assert DeliveryJournal(state, session).lookup([key]) == {key: 2_000}  # read back at start
+    for n in range(3):
+        journal.record([(n * 1000 + i, i) for i in range(60)])
+    assert journal.lookup([key]) == {}  # more than 100 newer keys: pruned
+    assert DeliveryJournal(state, session).lookup([key]) == {}
+    assert 100 <= journal.keys() < 100 + 50 + 60
+    journal.forget()
+    assert journal.keys() == 0 and DeliveryJournal(state, session).lookup([0]) == {}
+    assert other.keys() == 1 and other.lookup([key]) == {key: 5_000}  # its own session
+
+
+@pytest.mark.integration
+def test_device_activity_adds_up_across_saves(state: StateDB) -> None:
+    journal = DeliveryJournal(state, "gronkoll-collector@127.0.0.1:1883")
+    journal.save_activity({"p1": Activity(3, 1, 1_738_573_200_000, "tele/p1/SENSOR")})
+    journal.save_activity({"p1": Activity(2, 0, 1_738_573_260_000, "tele/p1/SENSOR")})
+    row = state.device_status()["p1"]
+    assert (row.mqtt_messages, row.mqtt_quarantined) == (5, 1)
+    assert row.mqtt_last_message_at is not None
+    assert row.mqtt_last_message_at.timestamp() == 1_738_573_260
+
+
+def test_the_inbox_holds_at_most_its_window_until_acknowledged() -> None:
+    from gronkoll.collector.mqtt import Delivery
+
+    inbox = Inbox(2)
+    one = Delivery("t", b"1", 0, mid=1, qos=1, dup=False, generation=1)
+    assert inbox.put(one) and inbox.put(one)
+    third = threading.Thread(target=inbox.put, args=(one,))
+    third.start()
+    assert len(inbox.take(10, timeout=0)) == 2
+    third.join(0.2)
+    assert third.is_alive()  # taken but not acknowledged: the window is still full
+    inbox.done(2)
+    third.join(5)
+    assert not third.is_alive() and len(inbox.take(10, timeout=0)) == 1
+    inbox.close()
+    assert not inbox.put(one)
+
+
+def test_subscriptions_skip_filters_another_one_covers() -> None:
+    assert covers("tele/+/SENSOR", "tele/plug-1/SENSOR")
+    assert covers("zigbee2mqtt/#", "zigbee2mqtt/kontor/skrivare-2")
+    assert covers("a/#", "a") and covers("#", "a/+/b") and not covers("#", "$SYS/broker")
+    assert not covers("a/+", "a/#") and not covers("tele/x/SENSOR", "tele/+/SENSOR")
+    filters = ["tele/+/SENSOR", "zigbee2mqtt/#", "zigbee2mqtt/kontor/skrivare-2", "rum/1/effekt"]
+    assert subscription_filters(filters) == ["tele/+/SENSOR", "zigbee2mqtt/#", "rum/1/effekt"]
+    assert subscription_filters(["a/+"], "gk") == ["$share/gk/a/+"]
