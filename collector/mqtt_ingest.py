@@ -26,14 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gronkoll.collector.messages import Handled, Message, MessagePipeline
-from gronkoll.collector.mqtt import (
-    FIRST_BACKOFF_S,
-    ClientFactory,
-    Delivery,
-    MqttConnection,
-    Outage,
-    new_client,
-)
+from gronkoll.collector.mqtt import FIRST_BACKOFF_S, ClientFactory, Delivery, Outage, new_client
+from gronkoll.collector.mqtt_connection import MqttConnection
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.errors import GronkollError
 from gronkoll.runtime import Runtime

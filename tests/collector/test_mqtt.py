@@ -32,11 +32,10 @@ from mqtt_traffic import (
     wait_for,
 )
 from paho.mqtt.enums import MQTTErrorCode
-from sqlalchemy import create_engine, text
 
 from gronkoll.collector import mqtt_journal
 from gronkoll.collector.messages import MessagePipeline
-from gronkoll.collector.mqtt import MqttRefused, new_client
+from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.collector.mqtt_topics import covers, subscription_filters
@@ -385,63 +384,44 @@ def test_a_broker_away_at_start_is_retried_and_logged_once(
 
 
 # -- the journal and the inbox -----------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateDB]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        pg: servers.PostgreSQL = request.getfixturevalue("postgresql")
-        name = "gk_" + uuid.uuid4().hex[:12]
-        admin = create_engine(pg.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = pg.url.rsplit("/", 1)[0] + "/" + name
-    db = StateDB(url)
-    yield db
-    db.close()
-
-
 @pytest.mark.integration
 def test_the_journal_keeps_each_sessions_newest_keys_and_their_first_receive_time(
-    state: StateDB, monkeypatch: pytest.MonkeyPatch
+    state_db: StateDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mqtt_journal, "KEEP_KEYS", 100)
     monkeypatch.setattr(mqtt_journal, "PRUNE_EVERY", 50)
     session = "gronkoll-collector@127.0.0.1:1883"
-    journal = DeliveryJournal(state, session)
+    journal = DeliveryJournal(state_db, session)
     key = message_key(7, "shellies/p1/relay/0/energy", b"360000")
     assert key != message_key(8, "shellies/p1/relay/0/energy", b"360000")  # packet id counts
     journal.record([(key, 1_000)])
     journal.record([(key, 2_000)])  # the same key again later: the newest is the one used
     assert journal.lookup([key, 12345]) == {key: 2_000}
-    other = DeliveryJournal(state, "collector-2@127.0.0.1:1883")
+    other = DeliveryJournal(state_db, "collector-2@127.0.0.1:1883")
     other.record([(key, 5_000)])
-    assert DeliveryJournal(state, session).lookup([key]) == {key: 2_000}  # read back at start
+    assert DeliveryJournal(state_db, session).lookup([key]) == {key: 2_000}  # read back at start
     for n in range(3):
         journal.record([(n * 1000 + i, i) for i in range(60)])
     assert journal.lookup([key]) == {}  # more than 100 newer keys: pruned
-    assert DeliveryJournal(state, session).lookup([key]) == {}
+    assert DeliveryJournal(state_db, session).lookup([key]) == {}
     assert 100 <= journal.keys() < 100 + 50 + 60
     journal.forget()
-    assert journal.keys() == 0 and DeliveryJournal(state, session).lookup([0]) == {}
+    assert journal.keys() == 0 and DeliveryJournal(state_db, session).lookup([0]) == {}
     assert other.keys() == 1 and other.lookup([key]) == {key: 5_000}  # its own session
 
 
 @pytest.mark.integration
-def test_device_activity_adds_up_across_saves(state: StateDB) -> None:
-    journal = DeliveryJournal(state, "gronkoll-collector@127.0.0.1:1883")
+def test_device_activity_adds_up_across_saves(state_db: StateDB) -> None:
+    journal = DeliveryJournal(state_db, "gronkoll-collector@127.0.0.1:1883")
     journal.save_activity({"p1": Activity(3, 1, 1_738_573_200_000, "tele/p1/SENSOR")})
     journal.save_activity({"p1": Activity(2, 0, 1_738_573_260_000, "tele/p1/SENSOR")})
-    row = state.device_status()["p1"]
+    row = state_db.device_status()["p1"]
     assert (row.mqtt_messages, row.mqtt_quarantined) == (5, 1)
     assert row.mqtt_last_message_at is not None
     assert row.mqtt_last_message_at.timestamp() == 1_738_573_260
 
 
 def test_the_inbox_holds_at_most_its_window_until_acknowledged() -> None:
-    from gronkoll.collector.mqtt import Delivery
-
     inbox = Inbox(2)
     one = Delivery("t", b"1", 0, mid=1, qos=1, dup=False, generation=1)
     assert inbox.put(one) and inbox.put(one)
