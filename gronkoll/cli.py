@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import get_args
 
-from gronkoll import __version__
+from gronkoll import __version__, cli_enforce
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.power import BY as POWER_BY
 from gronkoll.settings import (
@@ -291,25 +291,6 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    """Print the audit log: shutdown commands, outcomes, overrides, missed jobs."""
-    from datetime import UTC, datetime
-
-    from gronkoll.audit import render
-    from gronkoll.runtime import Runtime
-
-    settings = _settings(args)
-    bounds = {}
-    for name, option in (("start", "--from"), ("end", "--to")):
-        if getattr(args, name) is not None:
-            ms = parse_report_time(getattr(args, name), settings.tz, option=option)
-            bounds[name] = datetime.fromtimestamp(ms / 1000, UTC)
-    with Runtime(settings) as runtime:
-        records = runtime.state.audit_log(**bounds, device=args.device)
-    sys.stdout.write(render(records, args.format, settings.tz))
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """Build a fictional municipality, simulate readings, report and serve."""
     demo = importlib.import_module("gronkoll.demo")
@@ -467,11 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="only this device")
     p.add_argument("--limit", type=int, default=50, help="newest N entries (default: 50)")
 
-    p = command("audit", cmd_audit)
-    p.add_argument("--from", dest="start", metavar="DATE", help="local date or ISO 8601 time")
-    p.add_argument("--to", dest="end", metavar="DATE", help="exclusive; local date or ISO time")
-    p.add_argument("--device", help="only this device")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    cli_enforce.add_audit(sub, command)
+    cli_enforce.add_report(report_sub, command)
 
     p = command("demo", cmd_demo)
     p.add_argument("--no-serve", action="store_true", help="print the summary and exit")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gronkoll.fields import STATE_CODES
@@ -36,7 +36,7 @@ def morning_cap(off_at: datetime, settings: Settings) -> datetime:
     so savings over a long weekend are undercounted rather than invented.
     """
     tz = settings.tz
-    until = _until_time(settings)
+    until = settings.shutdown.savings_until
     local = off_at.astimezone(tz)
     day = local.date()
     while True:
@@ -46,23 +46,21 @@ def morning_cap(off_at: datetime, settings: Settings) -> datetime:
         day += timedelta(days=1)
 
 
-def _until_time(settings: Settings) -> time:
-    value = settings.shutdown.savings_until
-    return value if isinstance(value, time) else time.fromisoformat(str(value))
-
-
 def close_intervals(
     state: StateDB, store: TimeSeriesStore, settings: Settings, *, now: datetime
 ) -> int:
     """Set when machines that went off were first seen on again; how many were closed."""
-    open_results = [r for r in load(state, open_only=True) if r.off_at is not None]
+    open_results = [
+        r for r in load(state, open_only=True) if r.off_at is not None and r.until_at is not None
+    ]
     if not open_results:
         return 0
     seen: dict[tuple[str, str], datetime] = {}
     readings = getattr(store, "readings", None)  # the embedded store can read a range
     latest = store.latest("state") if readings is None else {}
     for r in open_results:
-        assert r.off_at is not None and r.until_at is not None
+        if r.off_at is None or r.until_at is None:
+            continue
         start_ms = round(r.off_at.timestamp() * 1000)
         end_ms = round(min(r.until_at, now).timestamp() * 1000)
         first_on: int | None = None

@@ -52,8 +52,9 @@ class AgentWatch:
         self._changes = 0
         self._marker_topic = f"gronkoll/verify/{uuid.uuid4().hex}"
         self._marker_seen = threading.Event()
-        self._client = build_client(access, f"gronkoll-verify-{uuid.uuid4().hex[:12]}",
-                                    persistent=False)
+        self._client = build_client(
+            access, f"gronkoll-verify-{uuid.uuid4().hex[:12]}", persistent=False
+        )
         self._client.on_message = self._on_message
         connect(self._client, access, timeout_s=timeout_s, persistent=False)
 
@@ -78,13 +79,13 @@ class AgentWatch:
         now = self.clock()
         with self._cond:
             if kind == "state":
-                state = _state(msg.payload, now)
+                state = _state(bytes(msg.payload), now)
                 if state is None:
                     return
                 self._states[device] = state
             elif kind == "reply":
                 try:
-                    reply = decode_reply(msg.payload)
+                    reply = decode_reply(bytes(msg.payload))
                 except (ValueError, KeyError, TypeError):
                     return
                 self._replies[reply.command].append(reply)

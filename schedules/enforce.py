@@ -20,13 +20,13 @@ from gronkoll.errors import InputError
 from gronkoll.savings import close_intervals
 from gronkoll.schedules.agent_watch import AgentState, AgentWatch
 from gronkoll.schedules.journal import Journal
+from gronkoll.schedules.signals import SecondSignals, Signal
+from gronkoll.schedules.targets import Targets, policy_targets
+from gronkoll.schedules.verify import Tracking, step
 from gronkoll.settings import Device, Settings
 from gronkoll.shutdown_results import ShutdownResult
 from gronkoll.statedb import StateDB
 from gronkoll.stores.base import TimeSeriesStore
-from gronkoll.schedules.signals import SecondSignals, Signal
-from gronkoll.schedules.targets import Targets, policy_targets
-from gronkoll.schedules.verify import Tracking, step
 
 log = logging.getLogger(__name__)
 RunAction = Literal["shutdown", "wake"]
@@ -51,6 +51,9 @@ class EnforceContext:
     actor: str = "scheduler"
     poll_s: float = 0.5
     overrides: Callable[[datetime], Mapping[str, str]] = lambda _at: {}
+    on_sent: Callable[[list[Command]], None] | None = None  # told of each batch sent
+    # Sends Wake-on-LAN magic packets to computers; returns device id -> why it failed.
+    waker: Callable[[Sequence[Device]], Mapping[str, str]] | None = None
 
 
 @dataclass(kw_only=True)
@@ -74,7 +77,7 @@ def run_policy(
     action: RunAction = "shutdown",
 ) -> RunSummary:
     """Run one firing of a policy: shut its computers down (or, audit-only, look) and verify."""
-    policy = next((p for p in ctx.settings.shutdown.policies if p.name == policy_name), None)
+    policy = ctx.settings.shutdown.policy(policy_name)
     if policy is None:
         raise InputError(f"no shutdown policy named {policy_name!r}")
     targets = policy_targets(ctx.settings, policy, ctx.overrides(planned_at_utc))
@@ -125,6 +128,28 @@ def run_shutdown(
     return run
 
 
+def _wake(ctx: EnforceContext, policy: Any, targets: Targets, planned_at: datetime) -> RunSummary:
+    """A maintenance window opens: wake the policy's computers; each packet is audited."""
+    run = RunSummary(
+        run_id=uuid.uuid4().hex,
+        policy=policy.name,
+        planned_at=planned_at,
+        audit_only=policy.audit_only,
+        dry_run=ctx.waker is None,
+    )
+    journal = Journal(ctx, run)
+    if ctx.waker is None or policy.audit_only:
+        failures: Mapping[str, str] = {}
+    else:
+        failures = ctx.waker(targets.devices)
+    for d in targets.devices:
+        why = failures.get(d.id)
+        outcome = "skipped" if run.dry_run or run.audit_only else ("failed" if why else "sent")
+        journal.audit(action="wake", device=d.id, outcome=outcome, reason=why)
+    journal.flush()
+    return run
+
+
 def _commands(
     ctx: EnforceContext, devices: Sequence[Device], policy: Any, now: datetime
 ) -> list[Command]:
@@ -168,9 +193,9 @@ def _run(
             todo.append(d)
     shutdown = ctx.settings.shutdown
     tracks: dict[str, Tracking] = {}
+    by_id = {d.id: d for d in devices}
     for cmd in _send(ctx, journal, todo, policy, now):
-        d = ctx.settings.device(cmd.device)
-        assert d is not None
+        d = by_id[cmd.device]
         tracks[d.id] = Tracking(
             device=d.id,
             has_agent=d.id in states or d.id in stored,
@@ -185,7 +210,7 @@ def _run(
         now = ctx.clock()
         states = watch.states()
         oldest = min(t.sent_at for t in tracks.values())
-        found = signals.read([_device(ctx, i) for i in tracks], oldest)
+        found = signals.read([by_id[i] for i in tracks], oldest)
         resend: list[Device] = []
         for device_id, track in list(tracks.items()):
             signal = _fresh(found.get(device_id), track.sent_at)
@@ -200,10 +225,10 @@ def _run(
                 postpone_s=postpone_s,
             )
             if verdict.kind == "resend":
-                resend.append(_device(ctx, device_id))
+                resend.append(by_id[device_id])
             elif verdict.kind == "done":
                 del tracks[device_id]
-                journal.verdict(_device(ctx, device_id), track, verdict, states, signal)
+                journal.verdict(by_id[device_id], track, verdict, states, signal)
         for cmd in _send(ctx, journal, resend, policy, now):
             track = tracks[cmd.device]
             track.command, track.sent_at, track.replies_seen = cmd, now, 0
@@ -217,9 +242,8 @@ def _send(
     ctx: EnforceContext, journal: Journal, devices: Sequence[Device], policy: Any, now: datetime
 ) -> list[Command]:
     """Publish one command per machine; every command is audited, sent or not."""
-    if not devices:
+    if not devices or ctx.sender is None:
         return []
-    assert ctx.sender is not None
     cmds = _commands(ctx, devices, policy, now)
     failures = ctx.sender.publish_all(cmds)
     for cmd in cmds:
@@ -233,6 +257,8 @@ def _send(
             detail={"expires_at": cmd.expires_at.isoformat(), "site": cmd.site},
         )
     journal.run.commands.extend(cmds)
+    if ctx.on_sent is not None:
+        ctx.on_sent(cmds)
     return cmds
 
 
@@ -259,9 +285,3 @@ def _fresh(signal: Signal | None, since: datetime) -> Signal | None:
     if signal is None or signal.at is None or signal.at >= since:
         return signal
     return Signal(signal.kind, signal.source, None, None, signal.detail)
-
-
-def _device(ctx: EnforceContext, device_id: str) -> Device:
-    device = ctx.settings.device(device_id)
-    assert device is not None
-    return device

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from gronkoll.audit import AuditRecord
 from gronkoll.savings import morning_cap
-from gronkoll.settings import Device
-from gronkoll.shutdown_results import ShutdownResult, save
 from gronkoll.schedules.agent_watch import AgentState
 from gronkoll.schedules.signals import Signal
 from gronkoll.schedules.verify import Step, Tracking
+from gronkoll.settings import Device
+from gronkoll.shutdown_results import ShutdownResult, save
 
 if TYPE_CHECKING:
     from gronkoll.schedules.enforce import EnforceContext, RunSummary
@@ -109,10 +109,9 @@ class Journal:
             evidence["disagreement"] = track.disagreement
         if track.notes:
             evidence["replies"] = track.notes
-        assert verdict.outcome is not None
         self.result(
             device,
-            verdict.outcome,
+            verdict.outcome or "non-compliant",
             verdict.reason,
             off_at=verdict.off_at,
             evidence=evidence,

@@ -3,8 +3,9 @@
 A PC's own smart plug or PDU outlet is a device of kind ``meter`` that the PC names in
 ``metered_by`` and that meters nothing else (a meter shared by several devices cannot say
 whether one of them is off). Its latest ``power_w`` reading, taken after the command was
-sent, below the PC's off power (its power profile's ``off_w``) plus a margin says off; above
-it, on. A PC with an ``snmp`` block that stopped answering the collector's polls after the
+sent, below the PC's off power (its power profile's ``off_w``) plus ``shutdown.off_margin_w``
+(1 W by default: a plug's accuracy at a few watts; sleep, up to 5 W under EU 617/2013 and
+2 W in the default profile, stays above it) says off; above it, on. A PC with an ``snmp`` block that stopped answering the collector's polls after the
 command (the device status' last error is newer than its last success) says off; one that
 answered after the command says on.
 """
@@ -12,7 +13,7 @@ answered after the command says on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -22,10 +23,6 @@ from gronkoll.statedb import StateDB
 from gronkoll.stores.base import TimeSeriesStore
 
 Says = Literal["off", "on"]
-#: Plug readings of an off PC sit at its off_w; a plug's own accuracy at a few watts is
-#: about +-1 W, so up to off_w + 1 W is still off. Sleep (EU 617/2013: up to 5 W, the
-#: default profile 2 W) stays above it.
-DEFAULT_MARGIN_W = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +44,11 @@ class SecondSignals:
         settings: Settings,
         store: TimeSeriesStore,
         state: StateDB,
-        *,
-        margin_w: float = DEFAULT_MARGIN_W,
     ) -> None:
         self.settings = settings
         self.store = store
         self.state = state
-        self.margin_w = margin_w
+        self.margin_w = settings.shutdown.off_margin_w
         metered = Counter(d.metered_by for d in settings.devices if d.metered_by)
         self._plug = {
             d.id: d.metered_by
@@ -101,7 +96,9 @@ class SecondSignals:
         limit = self.off_threshold_w(device)
         says: Says = "off" if watts < limit else "on"
         at = datetime.fromtimestamp(t_ms / 1000, UTC)
-        detail = f"plug {plug} draws {watts:g} W ({'under' if says == 'off' else 'over'} {limit:g} W)"
+        detail = (
+            f"plug {plug} draws {watts:g} W ({'under' if says == 'off' else 'over'} {limit:g} W)"
+        )
         return Signal("plug", plug, says, at, detail)
 
 
@@ -124,8 +121,3 @@ def disagreement(agent: str | None, signal: Signal | None) -> str | None:
     if agent_off == (signal.says == "off"):
         return None
     return f"the agent says {agent}, but {signal.detail}"
-
-
-def by_id(devices: Iterable[Device]) -> Mapping[str, Device]:
-    """Devices keyed by id."""
-    return {d.id: d for d in devices}

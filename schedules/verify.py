@@ -71,7 +71,9 @@ def step(
 ) -> Step:
     """The next step for one machine, given the newest evidence."""
     for reply in replies[track.replies_seen :]:
-        track.notes.append(f"agent replied {reply.outcome}" + (f" ({reply.reason})" if reply.reason else ""))
+        track.notes.append(
+            f"agent replied {reply.outcome}" + (f" ({reply.reason})" if reply.reason else "")
+        )
         if reply.outcome == "skipped-user-active":
             return Step("done", "non-compliant", "user-active")
         if reply.outcome == "postponed" and not track.postponed:
