@@ -202,7 +202,7 @@ def _run(
             has_second=signals.has_signal(d),
             command=cmd,
             sent_at=now,
-            deadline=now + timedelta(seconds=shutdown.verify_deadline_s),
+            deadline=_deadline(ctx, cmd, now),
         )
     postpone_s = 60.0 * (getattr(policy, "postpone_minutes", None) or 0)
     seen = 0
@@ -233,9 +233,15 @@ def _run(
             track = tracks[cmd.device]
             track.command, track.sent_at, track.replies_seen = cmd, now, 0
             track.attempts += 1
-            track.deadline = now + timedelta(seconds=shutdown.verify_deadline_s)
+            track.deadline = _deadline(ctx, cmd, now)
         if tracks:
             seen = watch.wait(ctx.poll_s, seen)
+
+
+def _deadline(ctx: EnforceContext, cmd: Command, sent_at: datetime) -> datetime:
+    """When a machine must have gone off: a logged-in user is first warned warn_minutes."""
+    warn_s = 60 * cmd.warn_minutes
+    return sent_at + timedelta(seconds=ctx.settings.shutdown.verify_deadline_s + warn_s)
 
 
 def _send(
