@@ -50,6 +50,7 @@ class AgentWatch:
         self._states: dict[str, AgentState] = {}
         self._replies: dict[str, list[Reply]] = defaultdict(list)
         self._changes = 0
+        self._changed: set[str] = set()
         self._marker_topic = f"gronkoll/verify/{uuid.uuid4().hex}"
         self._marker_seen = threading.Event()
         self._client = build_client(
@@ -90,12 +91,24 @@ class AgentWatch:
                     return
                 self._replies[reply.command].append(reply)
             self._changes += 1
+            self._changed.add(device)
             self._cond.notify_all()
 
     def states(self) -> dict[str, AgentState]:
         """The newest state of every agent seen."""
         with self._cond:
             return dict(self._states)
+
+    def state(self, device: str) -> AgentState | None:
+        """The newest state of one agent, or None when it never published one."""
+        with self._cond:
+            return self._states.get(device)
+
+    def take_changed(self) -> set[str]:
+        """The devices a state or reply arrived for since the last call."""
+        with self._cond:
+            changed, self._changed = self._changed, set()
+            return changed
 
     def replies(self, command_id: str) -> list[Reply]:
         """The replies to one command, in arrival order."""

@@ -129,6 +129,20 @@ class SimulatedFleet:
         with self._lock:
             self.answered += 1
 
+    def reset(self, state: str = "idle") -> None:
+        """Turn every agent back on: publish its state again (retained) and wait for the acks."""
+        agents = list(self.agents.values())
+        now = self.clock()
+        for i, client in enumerate(self._clients):
+            chunk = agents[i * self.per_connection : (i + 1) * self.per_connection]
+            infos = []
+            for a in chunk:
+                a.state = state
+                payload = _state_payload(state, now)
+                infos.append(client.publish(state_topic(a.device), payload, qos=1, retain=True))
+            for info in infos:
+                info.wait_for_publish(30)
+
     def clear(self) -> None:
         """Remove every agent's retained state from the broker."""
         for i, client in enumerate(self._clients):

@@ -62,25 +62,25 @@ class Journal:
         evidence = dict(evidence or {})
         if note:
             evidence.setdefault("note", note)
-        self._results.append(
-            ShutdownResult(
-                run_id=self.run.run_id,
-                policy=self.run.policy,
-                planned_at=self.run.planned_at,
-                night=self.run.planned_at.astimezone(settings.tz).date(),
-                device=device.id,
-                site=device.site,
-                group=device.group,
-                audit_only=self.run.audit_only,
-                outcome=outcome,
-                reason=reason,
-                off_at=off_at,
-                until_at=morning_cap(off_at, settings) if off_at is not None else None,
-                idle_w=profile.idle_w if profile is not None else None,
-                off_w=profile.off_w if profile is not None else None,
-                evidence=evidence,
-            )
+        result = ShutdownResult(
+            run_id=self.run.run_id,
+            policy=self.run.policy,
+            planned_at=self.run.planned_at,
+            night=self.run.planned_at.astimezone(settings.tz).date(),
+            device=device.id,
+            site=device.site,
+            group=device.group,
+            audit_only=self.run.audit_only,
+            outcome=outcome,
+            reason=reason,
+            off_at=off_at,
+            until_at=morning_cap(off_at, settings) if off_at is not None else None,
+            idle_w=profile.idle_w if profile is not None else None,
+            off_w=profile.off_w if profile is not None else None,
+            evidence=evidence,
         )
+        self._results.append(result)
+        self.run.results.append(result)
         self.audit(
             action="observe" if self.run.audit_only else "verify",
             device=device.id,
@@ -88,18 +88,16 @@ class Journal:
             reason=reason,
             detail=evidence or None,
         )
-        self.run.results.append(self._results[-1])
 
     def verdict(
         self,
         device: Device,
         track: Tracking,
         verdict: Step,
-        states: Mapping[str, AgentState],
+        agent: AgentState | None,
         signal: Signal | None,
     ) -> None:
         """Record the verdict of a verified machine with the evidence behind it."""
-        agent = states.get(device.id)
         evidence: dict[str, Any] = {
             "attempts": track.attempts,
             "agent": agent.state if agent is not None else None,
