@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,20 +10,13 @@ from fastapi.responses import JSONResponse
 from gronkoll.api.auth import require_role
 from gronkoll.api.services import Services, get_services
 from gronkoll.errors import InputError
-from gronkoll.shutdown_report import render, shutdown_report, to_json
+from gronkoll.shutdown_report import parse_night, render, shutdown_report, to_json
 from gronkoll.statedb import ApiKey
 
 router = APIRouter()
 
 PARAMETERS = ("from", "to", "by", "format")
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-
-
-def _date(text: str, name: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{name} {text!r}: not a date (expected YYYY-MM-DD)") from None
 
 
 @router.get("/api/v1/shutdowns")
@@ -46,7 +38,7 @@ def shutdowns(
         )
     if fmt not in ("json", "csv"):
         raise InputError(f"unknown format {fmt!r} (expected json or csv)")
-    first, last = _date(start, "from"), _date(end, "to")
+    first, last = parse_night(start, "from"), parse_night(end, "to")
     with services.lock:
         runtime = services.runtime
         report = shutdown_report(

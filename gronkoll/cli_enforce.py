@@ -6,10 +6,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from gronkoll.errors import InputError
 from gronkoll.settings import config_path, load_settings
 from gronkoll.timeparse import parse_report_time
 
@@ -41,10 +40,10 @@ def cmd_shutdown_now(args: argparse.Namespace) -> int:
 def cmd_report_shutdowns(args: argparse.Namespace) -> int:
     """Per night: computers targeted, off, non-compliant by reason, kWh, SEK, kg CO2e saved."""
     from gronkoll.runtime import Runtime
-    from gronkoll.shutdown_report import render, shutdown_report
+    from gronkoll.shutdown_report import parse_night, render, shutdown_report
 
     settings = _settings(args)
-    first, end = _date(args.start, "--from"), _date(args.end, "--to")
+    first, end = parse_night(args.start, "--from"), parse_night(args.end, "--to")
     with Runtime(settings) as runtime:
         report = shutdown_report(
             runtime.state, settings, runtime.factors, first=first, end=end, by=args.by or "all"
@@ -68,13 +67,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         records = runtime.state.audit_log(**bounds, device=args.device)
     sys.stdout.write(render(records, args.format, settings.tz))
     return 0
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option} {text!r}: not a date (expected YYYY-MM-DD)") from None
 
 
 def add_now(shutdown_sub: Any, command: Command) -> None:

@@ -93,6 +93,14 @@ def shutdown_report(
     return ShutdownReport(first, end, by, [rows[k] for k in sorted(rows)], base, price, factors)
 
 
+def parse_night(text: str, option: str) -> date:
+    """A --from/--to night: a local date YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} {text!r}: not a date (expected YYYY-MM-DD)") from None
+
+
 def _key(r: ShutdownResult, by: str) -> str:
     if by == "site":
         return r.site

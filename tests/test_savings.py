@@ -17,6 +17,14 @@ from gronkoll.settings import load_settings
 from gronkoll.shutdown_results import ShutdownResult, load, save
 
 EVENING = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)  # Tuesday 18:30 in Stockholm
+NIGHT = ("--from", "2026-11-24", "--to", "2026-11-25")
+
+
+def report(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
+    """`gronkoll report shutdowns` with these options: exit code, stdout, stderr."""
+    code = main(["-c", str(config), "report", "shutdowns", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def result(device: str, outcome: str, **kw: object) -> ShutdownResult:
@@ -118,24 +126,10 @@ def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
                 result("pc-3", "non-compliant", reason="exempt", group="larare"),
             ],
         )
-    code = main(
-        [
-            "-c",
-            str(fleet_config),
-            "report",
-            "shutdowns",
-            "--from",
-            "2026-11-24",
-            "--to",
-            "2026-11-25",
-            "--format",
-            "json",
-        ]
-    )
-    out, _ = capsys.readouterr()
+    code, out, _ = report(capsys, fleet_config, *NIGHT, "--format", "json")
     assert code == 0
-    report = json.loads(out)
-    (row,) = report["rows"]
+    body = json.loads(out)
+    (row,) = body["rows"]
     kwh = (cap - off).total_seconds() / 3600 * (35 - 0.5) / 1000 * 0.56
     assert row["night"] == "2026-11-24" and row["key"] == "all"
     assert (row["targeted"], row["off"]) == (3, 1)
@@ -144,41 +138,14 @@ def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
     assert row["cost_sek"] == pytest.approx(kwh * 1.5, abs=1e-4)
     assert row["co2e_kg"] == pytest.approx(kwh * 0.090, abs=1e-4)
     assert row["co2e_market_kg"] == pytest.approx(kwh * 0.5241, abs=1e-4)
-    assert report["baseline"]["counterfactual_on_share"] == 0.56
-    assert report["emission_factors"]["market_based"]["gco2e_per_kwh"] == 524.10
+    assert body["baseline"]["counterfactual_on_share"] == 0.56
+    assert body["emission_factors"]["market_based"]["gco2e_per_kwh"] == 524.10
 
-    main(
-        [
-            "-c",
-            str(fleet_config),
-            "report",
-            "shutdowns",
-            "--from",
-            "2026-11-24",
-            "--to",
-            "2026-11-25",
-            "--by",
-            "group",
-            "--format",
-            "csv",
-        ]
-    )
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr()[0])))
+    _, out, _ = report(capsys, fleet_config, *NIGHT, "--by", "group", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["key"], r["targeted"]) for r in rows] == [("elevdatorer", "2"), ("larare", "1")]
 
-    main(
-        [
-            "-c",
-            str(fleet_config),
-            "report",
-            "shutdowns",
-            "--from",
-            "2026-11-24",
-            "--to",
-            "2026-11-25",
-        ]
-    )
-    table = capsys.readouterr()[0]
+    _, table, _ = report(capsys, fleet_config, *NIGHT)
     assert "1 user-active, 1 exempt" in table and "LBNL-46930" in table
     assert f"{kwh:.2f}" in table
 
@@ -186,20 +153,7 @@ def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
 def test_a_report_period_must_be_dates_in_order(
     capsys: pytest.CaptureFixture[str], fleet_config: Path
 ) -> None:
-    code = main(
-        [
-            "-c",
-            str(fleet_config),
-            "report",
-            "shutdowns",
-            "--from",
-            "2026-11-25",
-            "--to",
-            "2026-11-24",
-        ]
-    )
-    assert code == 1 and "must be after" in capsys.readouterr()[1]
-    code = main(
-        ["-c", str(fleet_config), "report", "shutdowns", "--from", "igår", "--to", "2026-11-24"]
-    )
-    assert code == 1 and "not a date" in capsys.readouterr()[1]
+    code, _, err = report(capsys, fleet_config, "--from", "2026-11-25", "--to", "2026-11-24")
+    assert code == 1 and "must be after" in err
+    code, _, err = report(capsys, fleet_config, "--from", "igår", "--to", "2026-11-24")
+    assert code == 1 and "not a date" in err
