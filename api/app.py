@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 import gronkoll
-from gronkoll.api import energy, health
+from gronkoll.api import energy, health, shutdowns
 from gronkoll.api.errors import install_error_handlers
 from gronkoll.api.services import Services
 from gronkoll.runtime import Runtime
@@ -51,4 +51,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(energy.router)
+    app.include_router(shutdowns.router)
     return app

@@ -8,11 +8,11 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -33,11 +33,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from gronkoll.errors import StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from gronkoll.audit import AuditRecord
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
@@ -429,6 +432,42 @@ class StateDB:
                 return False
             row.revoked = 1
             return True
+
+    # -- audit log and shutdown results (gronkoll/audit.py, gronkoll/shutdown_results.py) --
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[Connection]:
+        """One transaction; a database error becomes Gronkoll's own, saying what failed."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as err:
+            raise StoreUnavailable(
+                f"{_safe_url(self.url)}: state database unavailable: {err.orig}"
+            ) from None
+        except SQLAlchemyError as err:
+            raise StoreError(f"{_safe_url(self.url)}: {what}: {err}") from None
+
+    def session(self) -> AbstractContextManager[Session]:
+        """An ORM session whose database errors become Gronkoll's own."""
+        return self._session()
+
+    def audit(self, **fields: Any) -> None:
+        """Append one line to the audit log (the fields of gronkoll.audit.AuditRecord)."""
+        from gronkoll.audit import AuditRecord, append
+
+        append(self, [AuditRecord(**fields)])
+
+    def audit_many(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit records in one transaction."""
+        from gronkoll.audit import append
+
+        append(self, records)
+
+    def audit_log(self, **filters: Any) -> list[AuditRecord]:
+        """Audit records, oldest first: start, end (aware), device, policy, limit."""
+        from gronkoll.audit import query
+
+        return query(self, **filters)
 
 
 # -- MQTT quarantine and meetings ------------------------------------------------------
