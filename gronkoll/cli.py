@@ -449,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="newest N entries (default: 50)")
 
     cli_enforce.add_audit(sub, command)
+    cli_enforce.add_shutdown(sub, command)
     cli_enforce.add_report(report_sub, command)
 
     p = command("demo", cmd_demo)
