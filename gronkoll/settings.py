@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from gronkoll.cron import parse_cron
 from gronkoll.errors import ConfigError
+from gronkoll.policies import shutdown_problems
 
 DEFAULT_CONFIG_NAME = "gronkoll.yaml"
 CONFIG_ENV = "GRONKOLL_CONFIG"
@@ -66,6 +71,7 @@ class Group(Strict):
     id: Identifier
     name: str = ""
     description: str = ""
+    site: str | None = None  # when set, every device of the group stands on this site
 
 
 class PowerProfile(Strict):
@@ -259,6 +265,17 @@ class Device(Strict):
     metered_by: str | None = None
     snmp: SnmpSettings | None = None
     mqtt: DeviceMqtt | None = None
+    mac: str | None = None  # for Wake-on-LAN; written back as aa:bb:cc:dd:ee:ff
+
+    @field_validator("mac")
+    @classmethod
+    def _mac_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = re.sub(r"[:.-]", "", value).lower()
+        if not re.fullmatch(r"[0-9a-f]{12}", digits):
+            raise ValueError(f"{value!r} is not a MAC address (expected e.g. aa:bb:cc:dd:ee:ff)")
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 class SqliteStore(Strict):
@@ -327,6 +344,118 @@ class ApiSettings(Strict):
     port: int = Field(default=8000, ge=1, le=65535)
 
 
+# -- Scheduled shutdowns (docs/shutdowns.md) ---------------------------------------------------
+
+
+def _cron(value: str) -> str:
+    parse_cron(value)  # raises ValueError with what is wrong
+    return value
+
+
+class Break(Strict):
+    """School days off (sportlov, påsklov, ...): the dates from and to, both included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    name: str = Field(min_length=1)
+    from_: date = Field(alias="from")
+    to: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Break:
+        if self.to < self.from_:
+            raise ValueError(f"break {self.name!r} ends ({self.to}) before it starts")
+        return self
+
+
+class MaintenanceWindow(Strict):
+    """Wake the policy's computers (Wake-on-LAN) at a cron time, shut them down N min later."""
+
+    name: Identifier
+    wake: str
+    shutdown_after_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+    @field_validator("wake")
+    @classmethod
+    def _wake_cron(cls, value: str) -> str:
+        return _cron(value)
+
+
+class Policy(Strict):
+    """When and which computers (devices of kind pc) are shut down."""
+
+    name: Identifier
+    groups: list[str] = []
+    sites: list[str] = []
+    devices: list[str] = []
+    exempt_devices: list[str] = []
+    exempt_groups: list[str] = []
+    shutdown: str | None = None  # cron: minute hour day month weekday, local time
+    calendar: Literal["se-school", "none"] = "se-school"
+    warn_minutes: int = Field(default=10, ge=0, le=240)
+    allow_postpone: bool = True  # once, by postpone_minutes
+    postpone_minutes: int = Field(default=30, ge=1, le=240)
+    skip_if_active_minutes: int | None = Field(default=None, ge=1)
+    audit_only: bool = False
+    maintenance: list[MaintenanceWindow] = []
+
+    @field_validator("shutdown")
+    @classmethod
+    def _shutdown_cron(cls, value: str | None) -> str | None:
+        return None if value is None else _cron(value)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Policy:
+        if self.shutdown is None and not self.maintenance:
+            raise ValueError("a policy needs a shutdown cron expression or a maintenance window")
+        if not (self.groups or self.sites or self.devices):
+            raise ValueError("a policy needs targets: groups, sites or devices")
+        return self
+
+
+class WakeOnLan(Strict):
+    broadcast: str = "255.255.255.255"
+    port: int = Field(default=9, ge=1, le=65535)
+
+    @field_validator("broadcast")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not an IPv4 address") from err
+        return value
+
+
+# Share of school computers that would have stayed on overnight without a policy, when no
+# baseline was measured: Webber et al., Field Surveys of Office Equipment Operating Patterns,
+# LBNL-46930 (2001): 44 % switched off at night, so 56 % left on (../methodology.md, §5).
+DEFAULT_COUNTERFACTUAL_ON_SHARE = 0.56
+
+
+class ShutdownSettings(Strict):
+    signing_keys: dict[str, SecretStr] = {}  # per site id; at least 32 characters
+    policies: list[Policy] = []
+    breaks: list[Break] = []
+    study_days: list[date] = []
+    wol: WakeOnLan = WakeOnLan()
+    command_ttl_s: int = Field(default=600, ge=10)
+    verify_deadline_s: int = Field(default=300, ge=1)
+    retries: int = Field(default=2, ge=0, le=10)
+    counterfactual_on_share: float = Field(default=DEFAULT_COUNTERFACTUAL_ON_SHARE, ge=0, le=1)
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _long_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for site, key in value.items():
+            if len(key.get_secret_value()) < 32:
+                raise ValueError(f"the key for site {site!r} must be at least 32 characters")
+        return value
+
+    def policy(self, name: str) -> Policy | None:
+        """The policy with this name, or None."""
+        return next((p for p in self.policies if p.name == name), None)
+
+
 class Settings(Strict):
     municipality: Municipality
     sites: list[Site] = Field(min_length=1)
@@ -339,6 +468,7 @@ class Settings(Strict):
     collector: CollectorSettings = CollectorSettings()
     mqtt: MqttSettings | None = None
     api: ApiSettings = ApiSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
 
     # Not part of the file: where it was read from, for relative paths and messages.
     source: Path = Field(default=Path(DEFAULT_CONFIG_NAME), exclude=True)
@@ -441,6 +571,10 @@ def _cross_check(settings: Settings) -> list[str]:
                 f"devices[{i}].power_profile: unknown power profile {dev.power_profile!r} "
                 f"(known: {', '.join(sorted(profiles))})"
             )
+    for i, group in enumerate(settings.groups):
+        if group.site is not None and group.site not in sites:
+            problems.append(f"groups[{i}].site: unknown site {group.site!r}")
+    problems += shutdown_problems(settings)
     hourly = settings.emissions.hourly
     if hourly is not None and not settings.resolve(hourly.path).is_file():
         problems.append(f"emissions.hourly.path: no such file {settings.resolve(hourly.path)}")
