@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import get_args
 
-from gronkoll import __version__, cli_enforce
+from gronkoll import __version__, cli_enforce, cli_shutdown
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.power import BY as POWER_BY
 from gronkoll.settings import (
@@ -473,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="only this device")
     p.add_argument("--limit", type=int, default=50, help="newest N entries (default: 50)")
 
+    cli_shutdown.add_commands(sub, command)
     cli_enforce.add_audit(sub, command)
     cli_enforce.add_shutdown(sub, command)
     cli_enforce.add_report(report_sub, command)
