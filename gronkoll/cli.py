@@ -475,7 +475,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_shutdown.add_commands(sub, command)
     cli_enforce.add_audit(sub, command)
-    cli_enforce.add_shutdown(sub, command)
     cli_enforce.add_report(report_sub, command)
     p = command("agent", cmd_agent)
     p.add_argument(

@@ -81,16 +81,6 @@ def add_now(shutdown_sub: Any, command: Command) -> None:
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
 
 
-def add_shutdown(sub: Any, command: Command) -> Any:
-    """The ``shutdown`` command with ``now`` under it; returns its subparsers."""
-    shutdown = sub.add_parser(
-        "shutdown", help="computer shutdowns", description="Shut computers down."
-    )
-    shutdown_sub = shutdown.add_subparsers(dest="shutdown", required=True, metavar="ACTION")
-    add_now(shutdown_sub, command)
-    return shutdown_sub
-
-
 def add_report(report_sub: Any, command: Command) -> None:
     """``gronkoll report shutdowns``, under the report command."""
     p = command("shutdowns", cmd_report_shutdowns, report_sub)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from gronkoll import cli_enforce
 from gronkoll.errors import InputError
 from gronkoll.settings import Settings, config_path, load_settings
 
@@ -74,3 +75,4 @@ def add_commands(
     p.add_argument("--from", dest="start", metavar="DATE", help="first local date (default: today)")
     p.add_argument("--days", type=int, default=7, help="how many days (default: 7)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    cli_enforce.add_now(shutdown_sub, command)  # helper V: gronkoll shutdown now

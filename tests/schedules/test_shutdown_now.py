@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from conftest import KEY, SchoolFactory
+from shutdown_school import KEY, School
 
 from gronkoll.cli import main
 from gronkoll.runtime import Runtime
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_shutdown_now_sends_verifies_and_prints(
-    capsys: pytest.CaptureFixture[str], school: SchoolFactory, fleets: list[object]
+    capsys: pytest.CaptureFixture[str], school: Callable[..., School], fleets: list[object]
 ) -> None:
     s = school(["a", "b"])
     agents = [SimAgent(device=s.id(n), site="skola1") for n in ("a", "b")]
@@ -51,7 +52,7 @@ def test_shutdown_now_sends_verifies_and_prints(
 
 
 def test_shutdown_now_refuses_what_is_not_a_computer(
-    capsys: pytest.CaptureFixture[str], school: SchoolFactory
+    capsys: pytest.CaptureFixture[str], school: Callable[..., School]
 ) -> None:
     s = school(["a"], plugs=("a",))
     code = main(["-c", str(s.path), "shutdown", "now", "--device", s.id("plug-a")])
