@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 import gronkoll
-from gronkoll.api import energy, health, shutdowns
+from gronkoll.api import energy, health, overrides, shutdowns
 from gronkoll.api.errors import install_error_handlers
 from gronkoll.api.services import Services
 from gronkoll.runtime import Runtime
@@ -52,4 +52,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(energy.router)
     app.include_router(shutdowns.router)
+    app.include_router(overrides.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -62,6 +63,83 @@ def cmd_shutdown_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time(text: str, settings: Settings, option: str) -> datetime:
+    """A local date (its midnight) or an ISO 8601 time, aware UTC."""
+    from gronkoll.timeparse import parse_report_time
+
+    ms = parse_report_time(text, settings.tz, option=option)
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def cmd_override_add(args: argparse.Namespace) -> int:
+    """Exempt a device or group from scheduled shutdowns for a while (audited)."""
+    from gronkoll.overrides import add_override
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    now = datetime.now(UTC)
+    start = _time(args.start, settings, "--from") if args.start else now
+    end = _time(args.end, settings, "--to")
+    with Runtime(settings) as runtime:
+        added = add_override(
+            runtime.state,
+            settings,
+            device=args.device,
+            group=args.group,
+            start=start,
+            end=end,
+            reason=args.reason,
+            who=args.who or getpass.getuser(),
+            actor="cli",
+            now=now,
+        )
+    tz, when = settings.tz, "%Y-%m-%d %H:%M"
+    _out(
+        f"Override {added.id}: {added.target} stays on from {added.start.astimezone(tz):{when}} "
+        f"to {added.end.astimezone(tz):{when}} ({settings.municipality.timezone})"
+    )
+    return 0
+
+
+def cmd_override_list(args: argparse.Namespace) -> int:
+    """List overrides not yet ended (--all: also past ones)."""
+    from gronkoll.overrides import list_overrides
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    now = datetime.now(UTC)
+    with Runtime(settings) as runtime:
+        found = list_overrides(runtime.state, now=None if args.all else now)
+    if args.format == "json":
+        _out(json.dumps([o.as_json() for o in found], indent=2))
+        return 0
+    if not found:
+        _out("No overrides.")
+        return 0
+    tz = settings.tz
+    lines = [f"{'id':>4}  {'target':<24} {'from':<16} {'to':<16} {'who':<12} reason"]
+    for o in found:
+        lines.append(
+            f"{o.id:>4}  {o.target:<24} {o.start.astimezone(tz):%Y-%m-%d %H:%M} "
+            f"{o.end.astimezone(tz):%Y-%m-%d %H:%M} {o.who:<12} {o.reason}"
+            + ("" if o.active(now) or o.start > now else "  (ended)")
+        )
+    _out("\n".join(lines))
+    return 0
+
+
+def cmd_override_remove(args: argparse.Namespace) -> int:
+    """Remove an override by id (audited)."""
+    from gronkoll.overrides import remove_override
+    from gronkoll.runtime import Runtime
+
+    settings = _settings(args)
+    with Runtime(settings) as runtime:
+        removed = remove_override(runtime.state, args.id, actor="cli", now=datetime.now(UTC))
+    _out(f"Override {removed.id} ({removed.target}) removed.")
+    return 0
+
+
 def add_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], command: Command
 ) -> None:
@@ -76,3 +154,27 @@ def add_commands(
     p.add_argument("--days", type=int, default=7, help="how many days (default: 7)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     cli_enforce.add_now(shutdown_sub, command)  # helper V: gronkoll shutdown now
+
+    override = sub.add_parser(
+        "override",
+        help="temporary exemptions from shutdowns",
+        description="Temporary overrides: a device or group left on by scheduled shutdowns.",
+    )
+    override_sub = override.add_subparsers(dest="override", required=True, metavar="ACTION")
+    p = command("add", cmd_override_add, override_sub)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--device", metavar="ID", help="the device to leave on")
+    target.add_argument("--group", metavar="ID", help="the group to leave on")
+    p.add_argument(
+        "--from", dest="start", metavar="TIME", help="local date or ISO 8601 time (default: now)"
+    )
+    p.add_argument(
+        "--to", dest="end", required=True, metavar="TIME", help="local date or ISO 8601 time"
+    )
+    p.add_argument("--reason", required=True, help="why, for the audit log")
+    p.add_argument("--who", help="who asked for it (default: your user name)")
+    p = command("list", cmd_override_list, override_sub)
+    p.add_argument("--all", action="store_true", help="also overrides that have ended")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    p = command("remove", cmd_override_remove, override_sub)
+    p.add_argument("id", type=int, help="the override's id (see override list)")

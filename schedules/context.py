@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from gronkoll.overrides import exemptions
 from gronkoll.runtime import Runtime
 from gronkoll.schedules.agent_watch import AgentWatch
 from gronkoll.schedules.enforce import EnforceContext
@@ -42,6 +43,7 @@ def enforcement(
         watch=None if dry_run else (lambda: AgentWatch(broker_access(settings), clock=clock)),
         actor=actor,
         poll_s=poll_s,
+        overrides=lambda at: exemptions(runtime.state, settings, at),
     )
     if dry_run:
         yield ctx

@@ -90,7 +90,7 @@ def test_every_command_is_in_the_readme() -> None:
     assert not missing, f"README.md does not mention {missing}"
 
 
-@pytest.mark.parametrize("route", ["/health", "/api/v1/energy"])
+@pytest.mark.parametrize("route", ["/health", "/api/v1/energy", "/api/v1/overrides"])
 def test_every_api_route_is_documented(route: str, tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
