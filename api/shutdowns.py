@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from gronkoll.api.auth import require_role
 from gronkoll.api.services import Services, get_services
 from gronkoll.errors import InputError
+from gronkoll.savings import close_intervals
 from gronkoll.shutdown_report import parse_night, render, shutdown_report, to_json
 from gronkoll.statedb import ApiKey
 
@@ -41,6 +43,7 @@ def shutdowns(
     first, last = parse_night(start, "from"), parse_night(end, "to")
     with services.lock:
         runtime = services.runtime
+        close_intervals(runtime.state, runtime.store, services.settings, now=datetime.now(UTC))
         report = shutdown_report(
             runtime.state, services.settings, runtime.factors, first=first, end=last, by=by
         )

@@ -298,6 +298,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return result
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Run the PC agent (reports this computer's state, obeys signed shutdown commands)."""
+    from gronkoll.agent.config import default_postpone_file, load_agent_settings
+
+    config = getattr(args, "config", None)
+    if args.action == "postpone":
+        # Run by the logged-in user, who may not read agent.yaml (it holds the site's key).
+        path = Path(args.postpone_file) if args.postpone_file else default_postpone_file()
+        if args.postpone_file is None and config and Path(config).is_file():
+            try:
+                path = load_agent_settings(config).postpone_path()
+            except ConfigError:
+                pass
+        path.touch()
+        _out(f"Avstängningen skjuts upp en gång. The shutdown is postponed once ({path}).")
+        return 0
+    if not config:
+        raise ConfigError("gronkoll agent: give the agent's config file with -c agent.yaml")
+    settings = load_agent_settings(config)
+    runner = importlib.import_module("gronkoll.agent.runner")
+    logging.getLogger("gronkoll").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    result: int = runner.run_agent(settings)
+    return result
+
+
 # -- parsing ----------------------------------------------------------------------------
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path(getattr(args, "config", None)))
@@ -451,6 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
     cli_shutdown.add_commands(sub, command)
     cli_enforce.add_audit(sub, command)
     cli_enforce.add_report(report_sub, command)
+    p = command("agent", cmd_agent)
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "postpone"),
+        default="run",
+        help="run the agent (default, needs -c agent.yaml), or postpone a pending shutdown once",
+    )
+    p.add_argument("--postpone-file", metavar="PATH", help="postpone: the agent's postpone_file")
 
     p = command("demo", cmd_demo)
     p.add_argument("--no-serve", action="store_true", help="print the summary and exit")

@@ -40,11 +40,13 @@ def cmd_shutdown_now(args: argparse.Namespace) -> int:
 def cmd_report_shutdowns(args: argparse.Namespace) -> int:
     """Per night: computers targeted, off, non-compliant by reason, kWh, SEK, kg CO2e saved."""
     from gronkoll.runtime import Runtime
+    from gronkoll.savings import close_intervals
     from gronkoll.shutdown_report import parse_night, render, shutdown_report
 
     settings = _settings(args)
     first, end = parse_night(args.start, "--from"), parse_night(args.end, "--to")
     with Runtime(settings) as runtime:
+        close_intervals(runtime.state, runtime.store, settings, now=datetime.now(UTC))
         report = shutdown_report(
             runtime.state, settings, runtime.factors, first=first, end=end, by=args.by or "all"
         )

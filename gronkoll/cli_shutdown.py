@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
+from gronkoll import cli_enforce
 from gronkoll.errors import InputError
 from gronkoll.settings import Settings, config_path, load_settings
 
@@ -218,6 +219,7 @@ def add_commands(
     p.add_argument("--from", dest="start", metavar="DATE", help="first local date (default: today)")
     p.add_argument("--days", type=int, default=7, help="how many days (default: 7)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    cli_enforce.add_now(shutdown_sub, command)  # helper V: gronkoll shutdown now
 
     override = sub.add_parser(
         "override",

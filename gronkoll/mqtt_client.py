@@ -26,7 +26,14 @@ from gronkoll.errors import GronkollError
 
 
 class BrokerUnavailable(GronkollError):
-    """The MQTT broker could not be reached, refused us, or did not acknowledge in time."""
+    """The MQTT broker could not be reached, refused us, or did not acknowledge in time.
+
+    ``refused``: the broker or its certificate said no, which retrying will not change.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +134,8 @@ def connect(
             client.connect(access.host, access.port, access.keepalive_s)
     except ssl.SSLCertVerificationError as err:
         raise BrokerUnavailable(
-            f"MQTT broker {access.address}: its certificate is not accepted: {err.verify_message}"
+            f"MQTT broker {access.address}: its certificate is not accepted: {err.verify_message}",
+            refused=True,
         ) from None
     except (OSError, ssl.SSLError) as err:
         text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
@@ -140,5 +148,7 @@ def connect(
     if reason.is_failure:
         client.loop_stop()
         who = f"user {access.username!r}" if access.username else "an anonymous client"
-        raise BrokerUnavailable(f"MQTT broker {access.address} refused {who}: {reason}")
+        raise BrokerUnavailable(
+            f"MQTT broker {access.address} refused {who}: {reason}", refused=True
+        )
     return bool(outcome["session"])

@@ -5,9 +5,11 @@ after which the expiry check rejects it anyway, so the memory stays as small as 
 in flight. The guard is written to the agent's state file (atomically: a temporary file,
 fsync, rename) before the agent acts on a command, so a restart does not reopen the window.
 
-A state file that is missing or unreadable cannot say what was taken. Then the guard starts
-empty with a watermark: a command issued before that moment counts as replayed, because it
-may have been taken before the file was lost. Only commands issued afterwards are accepted.
+A missing state file is a first start: nothing was taken before. A state file that is
+unreadable cannot say what was taken. Then the guard starts empty with a watermark: a command
+issued before that moment (plus the clock skew the agent allows, since a command may have
+been issued that far ahead of our clock) counts as replayed, because it may have been taken
+before the file was lost. Only commands issued afterwards are accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,8 @@ class ReplayGuard:
         self._expiry: dict[str, float] = {}  # "id:<id>" and "nonce:<nonce>" → expiry (epoch s)
 
     @classmethod
-    def load(cls, path: Path, *, now: datetime) -> ReplayGuard:
-        """The guard kept in path; empty with the watermark `now` when the file is lost."""
+    def load(cls, path: Path, *, now: datetime, max_skew_s: float = 60.0) -> ReplayGuard:
+        """The guard kept in path: empty on a first start, with a watermark when unreadable."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             entries = data["seen"]
@@ -41,18 +43,22 @@ class ReplayGuard:
             guard = cls(path, since=datetime.fromisoformat(since) if since else None)
             guard._expiry = {str(k): float(v) for k, v in entries.items()}
         except FileNotFoundError:
-            log.info("no replay state in %s yet: only commands issued from now on are taken", path)
+            log.info("no replay state in %s yet: a first start", path)
+            guard = cls(path)
+            guard.save()
+            return guard
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             log.error(
                 "replay state %s is unreadable (%s): starting afresh; only commands issued "
-                "from now on are taken",
+                "from now on (%.0f s of clock skew allowed) are taken",
                 path,
                 err,
+                max_skew_s,
             )
         else:
             guard.prune(now)
             return guard
-        guard = cls(path, since=now)
+        guard = cls(path, since=now + timedelta(seconds=max_skew_s))
         guard.save()
         return guard
 

@@ -11,6 +11,7 @@ from gronkoll.runtime import Runtime
 from gronkoll.schedules.agent_watch import AgentWatch
 from gronkoll.schedules.enforce import EnforceContext
 from gronkoll.settings import Settings
+from gronkoll.wol import wake_devices
 
 
 def utc_now() -> datetime:
@@ -44,6 +45,7 @@ def enforcement(
         actor=actor,
         poll_s=poll_s,
         overrides=lambda at: exemptions(runtime.state, settings, at),
+        waker=None if dry_run else (lambda ds: wake_devices(ds, settings.shutdown.wol)),
     )
     if dry_run:
         yield ctx

@@ -10,6 +10,8 @@ or a final verdict. The rules, in order:
   one exists and has news, agrees: off at the agent's time;
 - no agent, and the second signal says off: off at the signal's time;
 - no agent and no second signal: nothing can verify it, non-compliant ``no-agent``;
+- the deadline passed, the agent never reported off, but the second signal says off: off at
+  the signal's time, the disagreement kept;
 - the deadline passed: send again while retries are left, else non-compliant:
   ``user-active`` after a postponement, ``no-agent`` when no agent ever answered, else
   ``did-not-go-off``. A disagreement between the agent and the second signal is kept.
@@ -96,6 +98,11 @@ def step(
             return Step("done", "non-compliant", "no-agent")
     if now < track.deadline:
         return WAIT
+    if not agent_off and signal is not None and signal.says == "off":
+        track.disagreement = track.disagreement or (
+            f"the agent did not report off, but {signal.detail}"
+        )
+        return Step("done", "off", None, signal.at)
     if track.attempts <= retries and track.has_agent and not agent_off:
         return RESEND
     if track.postponed:

@@ -243,12 +243,23 @@ def test_the_replay_guard_forgets_what_has_expired(tmp_path: Path) -> None:
 def test_a_lost_replay_state_only_accepts_commands_issued_after(tmp_path: Path) -> None:
     path = tmp_path / "agent-state.json"
     path.write_text("{ half a fil", encoding="utf-8")
-    guard = ReplayGuard.load(path, now=NOW)
-    old = encode_command(a_command(issued_at=NOW - timedelta(seconds=1)), KEY)
+    guard = ReplayGuard.load(path, now=NOW, max_skew_s=60)
+    # issued up to 60 s ahead of our clock, it may have been taken before the file was lost
+    old = encode_command(a_command(issued_at=NOW + timedelta(seconds=59)), KEY)
     assert reason_of(old, seen=guard) == "replayed"
-    fresh = encode_command(a_command(id="c" * 32, nonce="d" * 32), KEY)
-    assert decode(fresh, seen=guard).id == "c" * 32
-    assert ReplayGuard.load(path, now=NOW).since == NOW  # the watermark is kept
+    fresh = encode_command(
+        a_command(id="c" * 32, nonce="d" * 32, issued_at=NOW + timedelta(seconds=60)), KEY
+    )
+    assert decode(fresh, seen=guard, now=NOW + timedelta(seconds=1)).id == "c" * 32
+    later = ReplayGuard.load(path, now=NOW + timedelta(minutes=5))
+    assert later.since == NOW + timedelta(seconds=60)  # the watermark is kept
+
+
+def test_a_first_start_takes_commands_issued_before_it(tmp_path: Path) -> None:
+    guard = ReplayGuard.load(tmp_path / "new" / "agent-state.json", now=NOW)
+    assert guard.since is None and (tmp_path / "new" / "agent-state.json").exists()
+    earlier = encode_command(a_command(issued_at=NOW - timedelta(seconds=5)), KEY)
+    assert decode(earlier, seen=guard).id == "a" * 32
 
 
 def test_topics_and_replies() -> None:

@@ -8,11 +8,11 @@ readings are ingested into the real store by the test, as the collector would fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
-from conftest import KEY, PLANNED, Clock, School, SchoolFactory
+from shutdown_school import KEY, PLANNED, Clock, School
 
 from gronkoll.commands import Command
 from gronkoll.runtime import Runtime
@@ -51,7 +51,7 @@ def outcomes(run: object) -> dict[str, tuple[str, str | None]]:
 
 
 def test_a_policy_firing_shuts_down_verifies_and_audits(
-    school: SchoolFactory, fleets: list[object]
+    school: Callable[..., School], fleets: list[object]
 ) -> None:
     s = school(
         ["ok1", "ok2", "busy", "plugged", "bare", "teacher"],
@@ -92,7 +92,7 @@ def test_a_policy_firing_shuts_down_verifies_and_audits(
 
 
 def test_silence_is_retried_then_reported_as_did_not_go_off(
-    school: SchoolFactory, fleets: list[object]
+    school: Callable[..., School], fleets: list[object]
 ) -> None:
     s = school(["mute"], verify_deadline_s=60, retries=2)
     settings = s.settings()
@@ -111,7 +111,7 @@ def test_silence_is_retried_then_reported_as_did_not_go_off(
 
 
 def test_an_agent_that_says_off_while_its_plug_draws_power_is_a_disagreement(
-    school: SchoolFactory, fleets: list[object]
+    school: Callable[..., School], fleets: list[object]
 ) -> None:
     s = school(["liar"], plugs=("liar",), verify_deadline_s=60, retries=0)
     settings = s.settings()
@@ -129,7 +129,7 @@ def test_an_agent_that_says_off_while_its_plug_draws_power_is_a_disagreement(
 
 
 def test_audit_only_sends_nothing_and_records_who_was_on(
-    school: SchoolFactory, fleets: list[object]
+    school: Callable[..., School], fleets: list[object]
 ) -> None:
     s = school(["awake", "dark"], plugs=("dark",), audit_only=True)
     settings = s.settings()

@@ -114,3 +114,19 @@ def test_silence_is_sent_again_then_did_not_go_off() -> None:
     assert go(t, 301, agent=agent("on", -60))[0] == "resend"
     t.attempts = 3
     assert go(t, 301, agent=agent("on", -60)) == ("done", "non-compliant", "did-not-go-off")
+
+
+def test_a_silent_agent_whose_plug_says_off_is_off_by_the_deadline() -> None:
+    t = tracking(has_second=True)
+    assert go(t, 100, signal=plug("off", 90))[0] == "wait"  # the agent may still report
+    s = step(
+        t,
+        agent=None,
+        replies=[],
+        signal=plug("off", 90),
+        now=T0 + DEADLINE,
+        retries=2,
+        postpone_s=0,
+    )
+    assert (s.kind, s.outcome, s.off_at) == ("done", "off", T0 + timedelta(seconds=90))
+    assert t.disagreement is not None and "did not report off" in t.disagreement

@@ -1,0 +1,1 @@
+"""The PC agent: runs on each school computer, reports its state and obeys signed commands."""
