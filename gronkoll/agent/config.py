@@ -6,8 +6,8 @@ than the server's gronkoll.yaml. config/agent.example.yaml shows every key at it
 
 from __future__ import annotations
 
+import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,9 +38,12 @@ def default_warn_command(platform: str = sys.platform) -> list[str]:
     return ["notify-send", "--urgency=critical", "Gronkoll", MESSAGE]
 
 
-def default_postpone_file() -> Path:
-    """Where a user drops the postpone request, in the system's temporary folder."""
-    return Path(tempfile.gettempdir()) / "gronkoll-postpone"
+def default_postpone_file(platform: str = sys.platform) -> Path:
+    """Where a user drops the postpone request: the system's temporary folder, the same for
+    the agent (root or SYSTEM) and the user (whose own TEMP differs on Windows)."""
+    if platform == "win32":
+        return Path(os.environ.get("SystemRoot", r"C:\Windows")) / "Temp" / "gronkoll-postpone"
+    return Path("/tmp/gronkoll-postpone")  # noqa: S108 (shared with the user on purpose)
 
 
 class AgentTls(Strict):
