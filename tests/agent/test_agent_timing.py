@@ -105,6 +105,11 @@ def test_a_warned_user_gets_the_warning_time_then_the_computer_goes_off(
     running.watcher.wait_reply(running.files.device, cmd.id, "done")
     running.watcher.wait_state(running.files.device, "off")
     wait_for(lambda: running.files.runs() == 1, "the shutdown command")
+    # Still running ten minutes later, the computer evidently did not go off: it says so.
+    running.clock.advance(minutes=10)
+    topic = command_topic(running.files.site, running.files.device)
+    running.watcher.publish(topic, b"not a command")  # wakes the loop, which reads the clock
+    running.watcher.wait_state(running.files.device, "idle")
 
 
 def test_a_postpone_moves_the_shutdown_once(running: Running) -> None:
