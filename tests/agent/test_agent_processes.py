@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher, fleet, retained
+from agent_procs import KEY, AgentProcess, Watcher, clear_retained, fleet, retained
 from mqtt_traffic import wait_for
 
 from gronkoll.commands import Command, command_topic, encode_command, new_command, state_topic
@@ -49,8 +49,9 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     yield procs
     for a in procs:
         if a.process is not None:
-            a.process.kill()
-            a.process.wait()
+            a.stop()
+    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
+    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
 
 
 def started(agent: AgentProcess, watcher: Watcher) -> AgentProcess:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher
+from agent_procs import KEY, AgentProcess, Watcher, clear_retained
 from mqtt_traffic import wait_for
 
 from gronkoll.agent.config import load_agent_settings
@@ -65,6 +65,7 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
     """Starts an agent in this process with config changes; stops it at the end."""
     watcher = Watcher(mosquitto.port)
     stops: list[Callable[[], None]] = []
+    devices: list[str] = []  # their state topics
 
     def start(**config: Any) -> Running:
         files = AgentProcess(
@@ -77,6 +78,7 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
         thread = threading.Thread(target=agent.run, daemon=True)
         thread.start()
         stops.append(lambda: (agent.stop(), thread.join(30)))
+        devices.append(state_topic(files.device))
         watcher.wait_state(files.device, "idle")
         return Running(agent, files, clock, watcher)
 
@@ -84,6 +86,8 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
     for stop in stops:
         stop()
     watcher.close()
+    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
+    clear_retained(mosquitto.port, devices)
 
 
 @pytest.fixture
