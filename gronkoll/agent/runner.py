@@ -51,6 +51,8 @@ MAX_BACKOFF_S = 60.0
 #: the shutdown command anyway (the computer goes off whether or not the broker heard).
 ACK_WAIT_S = 10.0
 COMMAND_TIMEOUT_S = 120.0
+#: A warning still on screen after this long is left alone (its process is ended).
+WARN_TIMEOUT_S = 900.0
 
 
 def now_utc() -> datetime:
@@ -97,10 +99,8 @@ class MqttEffects:
         if not args:
             return
         log.info("warning the user: %s", message.replace("\n", " "))
-        try:  # shown in the background: the agent does not wait for the user to click
-            subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-        except OSError as err:
-            log.error("cannot warn the user with %s: %s", args[0], err)
+        # In the background: `msg` and some notifiers wait for the user to click.
+        threading.Thread(target=_run_warning, args=(args,), daemon=True).start()
 
     def shut_down(self, cmd: Command) -> bool:
         off = state_payload(Presence(user_present=False), "off", self.clock())
@@ -130,6 +130,23 @@ class MqttEffects:
             )
             return False
         return True
+
+
+def _run_warning(args: list[str]) -> None:
+    try:
+        done = subprocess.run(  # noqa: S603 (the configured command, no shell)
+            args, capture_output=True, text=True, timeout=WARN_TIMEOUT_S
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        log.error("cannot warn the user with %s: %s", args[0], err)
+        return
+    if done.returncode != 0:
+        log.error(
+            "the warning command %s exited with %d: %s",
+            args[0],
+            done.returncode,
+            done.stderr.strip()[-500:],
+        )
 
 
 class Agent:
