@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 from gronkoll import cli_enforce
@@ -140,6 +144,68 @@ def cmd_override_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """A line for a service's log: flushed at once, as stdout may be a pipe."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set stop while inside (the main thread only)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda _sig, _frame: stop.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Run the shutdown scheduler alone until SIGTERM or SIGINT (one active node at a time)."""
+    service = importlib.import_module("gronkoll.schedules.service")
+    settings = _settings(args)
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        service.run_scheduler(settings, stop, out=_say)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the collector, the scheduler and the API in one process until SIGTERM or SIGINT."""
+    from gronkoll.api_thread import ApiThread
+
+    service = importlib.import_module("gronkoll.schedules.service")
+    collector = importlib.import_module("gronkoll.collector.run")
+    settings = _settings(args)
+    stop = threading.Event()
+    api = ApiThread(settings)
+    scheduler = threading.Thread(
+        target=service.run_scheduler, args=(settings, stop), kwargs={"out": _say}, name="scheduler"
+    )
+    collects = bool(collector.snmp_devices(settings)) or (
+        collector.mqtt_pipeline(settings, _say) is not None
+    )
+    api.start()
+    _say(f"Serving the Gronkoll API on http://{api.address}")
+    try:
+        scheduler.start()
+        if collects:  # the collector stops on SIGTERM and SIGINT itself
+            collector.collect(settings, once=False, out=_say)
+        else:
+            with _stop_on_signals(stop):
+                stop.wait()
+    finally:
+        stop.set()
+        api.stop()
+        if scheduler.is_alive():
+            scheduler.join()
+    _say("Stopped.")
+    return 0
+
+
 def add_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], command: Command
 ) -> None:
@@ -178,3 +244,6 @@ def add_commands(
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     p = command("remove", cmd_override_remove, override_sub)
     p.add_argument("id", type=int, help="the override's id (see override list)")
+
+    command("schedule", cmd_schedule)
+    command("run", cmd_run)

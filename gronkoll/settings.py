@@ -442,6 +442,8 @@ class ShutdownSettings(Strict):
     policies: list[Policy] = []
     breaks: list[Break] = []
     study_days: list[date] = []
+    # How often a standby scheduler tries to take over (and the active one checks its lock).
+    leader_poll_s: float = Field(default=5, gt=0, le=300)
     wol: WakeOnLan = WakeOnLan()
     command_ttl_s: int = Field(default=600, ge=10)
     verify_deadline_s: int = Field(default=300, ge=1)
