@@ -14,15 +14,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr
 
 from gronkoll.errors import GronkollError
+from gronkoll.settings import MqttTls
 
 
 class BrokerUnavailable(GronkollError):
@@ -34,6 +36,25 @@ class BrokerUnavailable(GronkollError):
     def __init__(self, message: str, *, refused: bool = False) -> None:
         super().__init__(message)
         self.refused = refused
+
+
+class BrokerSection(Protocol):
+    """A config section that names a broker (the server's ``mqtt:``, the agent's ``broker:``)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> Literal["5", "3.1.1"]: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> SecretStr | None: ...
+    @property
+    def tls(self) -> MqttTls | None: ...
+    @property
+    def keepalive_s(self) -> int: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +76,23 @@ class BrokerAccess:
     def address(self) -> str:
         """host:port, for messages."""
         return f"{self.host}:{self.port}"
+
+
+def broker_access(section: BrokerSection, resolve: Callable[[str], Path]) -> BrokerAccess:
+    """How to reach the broker a config section names; resolve turns its paths into files."""
+    tls = section.tls
+    return BrokerAccess(
+        host=section.host,
+        port=section.port,
+        protocol=section.protocol,
+        username=section.username,
+        password=section.password.get_secret_value() if section.password is not None else None,
+        tls=tls is not None,
+        ca_file=resolve(tls.ca_file) if tls and tls.ca_file else None,
+        cert_file=resolve(tls.cert_file) if tls and tls.cert_file else None,
+        key_file=resolve(tls.key_file) if tls and tls.key_file else None,
+        keepalive_s=section.keepalive_s,
+    )
 
 
 def build_client(access: BrokerAccess, client_id: str, *, persistent: bool) -> paho.Client:

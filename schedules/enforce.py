@@ -19,8 +19,9 @@ from typing import Any, Literal, Protocol
 from gronkoll.commands import Command, new_command
 from gronkoll.errors import InputError
 from gronkoll.savings import close_intervals
-from gronkoll.schedules.agent_watch import AgentState, AgentWatch
+from gronkoll.schedules.agent_watch import AgentWatch
 from gronkoll.schedules.journal import Journal
+from gronkoll.schedules.observe import observed
 from gronkoll.schedules.signals import SecondSignals, Signal
 from gronkoll.schedules.targets import Targets, policy_targets
 from gronkoll.schedules.verify import Tracking, step
@@ -181,7 +182,7 @@ def _run(
     stored = ctx.store.latest("state")
     if run.audit_only:
         for d in devices:
-            said, source = _observed(d, states.get(d.id), stored.get(d.id), signals, run)
+            said, source = observed(d, states.get(d.id), stored.get(d.id), signals)
             journal.result(d, said, None, note=source)
         return
     now = ctx.clock()
@@ -275,25 +276,6 @@ def _send(
     if ctx.on_sent is not None:
         ctx.on_sent(cmds)
     return cmds
-
-
-def _observed(
-    d: Device,
-    agent: AgentState | None,
-    stored: tuple[int, float] | None,
-    signals: SecondSignals,
-    run: RunSummary,
-) -> tuple[str, str]:
-    """Audit-only: was the machine on at the planned time, and what says so."""
-    if agent is not None:
-        return ("off" if agent.state in ("off", "offline") else "on"), f"agent: {agent.state}"
-    if stored is not None:
-        off_code = 3.0  # gronkoll.fields.STATE_CODES["off"]
-        return ("off" if stored[1] == off_code else "on"), "the latest state reading"
-    signal = signals.read([d], datetime.fromtimestamp(0, run.planned_at.tzinfo)).get(d.id)
-    if signal is not None and signal.says is not None:
-        return signal.says, signal.detail
-    return "unknown", "no agent and no second signal"
 
 
 def _fresh(signal: Signal | None, since: datetime) -> Signal | None:

@@ -17,6 +17,7 @@ from typing import Self
 
 import paho.mqtt.client as paho
 
+from gronkoll import mqtt_client
 from gronkoll.commands import Command, command_topic, encode_command
 from gronkoll.errors import ConfigError
 from gronkoll.mqtt_client import BrokerAccess, BrokerUnavailable, build_client, connect
@@ -31,22 +32,9 @@ def _new_client(access: BrokerAccess, client_id: str) -> paho.Client:
 
 def broker_access(settings: Settings) -> BrokerAccess:
     """The broker of the mqtt settings, with TLS paths resolved against the config file."""
-    mqtt = settings.mqtt
-    if mqtt is None:
+    if settings.mqtt is None:
         raise ConfigError(f"{settings.source}: mqtt: no mqtt section (commands go over MQTT)")
-    tls = mqtt.tls
-    return BrokerAccess(
-        host=mqtt.host,
-        port=mqtt.port,
-        protocol=mqtt.protocol,
-        username=mqtt.username,
-        password=mqtt.password.get_secret_value() if mqtt.password is not None else None,
-        tls=tls is not None,
-        ca_file=settings.resolve(tls.ca_file) if tls and tls.ca_file else None,
-        cert_file=settings.resolve(tls.cert_file) if tls and tls.cert_file else None,
-        key_file=settings.resolve(tls.key_file) if tls and tls.key_file else None,
-        keepalive_s=mqtt.keepalive_s,
-    )
+    return mqtt_client.broker_access(settings.mqtt, settings.resolve)
 
 
 class CommandPublisher:

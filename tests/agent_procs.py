@@ -211,3 +211,16 @@ def fleet(folder: Path, port: int, count: int, site: str = "skola1") -> Iterator
         sub = folder / f"agent-{n}"
         sub.mkdir()
         yield AgentProcess(device=f"{prefix}-{n}", site=site, folder=sub, port=port)
+
+
+def clear_retained(port: int, topics: list[str]) -> None:
+    """Remove retained messages, so a later test's subscriber does not receive them."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="clear-" + uuid.uuid4().hex)
+    client.connect(servers.HOST, port)
+    client.loop_start()
+    try:
+        for info in [client.publish(t, b"", qos=1, retain=True) for t in topics]:
+            info.wait_for_publish(DEADLINE_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ from gronkoll.cli import main
 from gronkoll.runtime import Runtime
 from gronkoll.savings import baseline, close_intervals, morning_cap
 from gronkoll.settings import load_settings
-from gronkoll.shutdown_results import ShutdownResult, load, save
+from gronkoll.shutdown_results import ShutdownResult, load, mark_seen_on, save
+from gronkoll.statedb import StateDB
 
 EVENING = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)  # Tuesday 18:30 in Stockholm
 NIGHT = ("--from", "2026-11-24", "--to", "2026-11-25")
@@ -157,3 +158,25 @@ def test_a_report_period_must_be_dates_in_order(
     assert code == 1 and "must be after" in err
     code, _, err = report(capsys, fleet_config, "--from", "igår", "--to", "2026-11-24")
     assert code == 1 and "not a date" in err
+
+
+@pytest.mark.integration
+def test_results_and_their_intervals_round_trip_on_every_state_database(state_db: StateDB) -> None:
+    off = EVENING + timedelta(minutes=1)
+    cap = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+    save(
+        state_db,
+        [
+            result("pc-1", "off", off_at=off, until_at=cap, evidence={"agent": "off"}),
+            result("pc-2", "non-compliant", reason="did-not-go-off"),
+            result("pc-3", "on", audit_only=True, planned_at=EVENING + timedelta(days=1)),
+        ],
+    )
+    assert [r.device for r in load(state_db, open_only=True)] == ["pc-1"]
+    mark_seen_on(state_db, {("r" * 32, "pc-1"): off + timedelta(hours=3)})
+    first, second, third = load(state_db)
+    assert first.on_at == off + timedelta(hours=3) and first.hours_off() == pytest.approx(3)
+    assert first.evidence == {"agent": "off"} and first.until_at == cap
+    assert (second.reason, second.off_at) == ("did-not-go-off", None)
+    assert third.audit_only and third.night == date(2026, 11, 25)
+    assert [r.device for r in load(state_db, first=date(2026, 11, 25))] == ["pc-3"]

@@ -16,8 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from gronkoll.commands import DEFAULT_MAX_SKEW_S, MIN_KEY_CHARS
 from gronkoll.errors import ConfigError
-from gronkoll.mqtt_client import BrokerAccess
-from gronkoll.settings import Identifier, Strict, _path_text, load_yaml
+from gronkoll.mqtt_client import BrokerAccess, broker_access
+from gronkoll.settings import Identifier, MqttTls, Strict, _path_text, load_yaml
 
 IdleSource = Literal["auto", "loginctl", "who", "windows", "file", "none"]
 #: The text a warning command's arguments may hold; the warning replaces it.
@@ -46,12 +46,6 @@ def default_postpone_file(platform: str = sys.platform) -> Path:
     return Path("/tmp/gronkoll-postpone")  # noqa: S108 (shared with the user on purpose)
 
 
-class AgentTls(Strict):
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-
 class AgentBroker(Strict):
     """The MQTT broker the agent talks to."""
 
@@ -61,7 +55,7 @@ class AgentBroker(Strict):
     client_id: str | None = None  # default: gronkoll-agent-<device>
     username: str | None = None
     password: SecretStr | None = None
-    tls: AgentTls | None = None
+    tls: MqttTls | None = None
     keepalive_s: int = Field(default=60, ge=5)
     session_expiry_s: int = Field(default=7 * 86400, ge=0)
 
@@ -130,19 +124,7 @@ class AgentSettings(Strict):
 
     def access(self) -> BrokerAccess:
         """How to reach the broker, with TLS paths resolved against this file."""
-        b, tls = self.broker, self.broker.tls
-        return BrokerAccess(
-            host=b.host,
-            port=b.port,
-            protocol=b.protocol,
-            username=b.username,
-            password=b.password.get_secret_value() if b.password is not None else None,
-            tls=tls is not None,
-            ca_file=self.resolve(tls.ca_file) if tls and tls.ca_file else None,
-            cert_file=self.resolve(tls.cert_file) if tls and tls.cert_file else None,
-            key_file=self.resolve(tls.key_file) if tls and tls.key_file else None,
-            keepalive_s=b.keepalive_s,
-        )
+        return broker_access(self.broker, self.resolve)
 
 
 def parse_agent_settings(data: Any, source: Path) -> AgentSettings:

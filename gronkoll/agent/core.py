@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: While a shutdown waits, the postpone file is looked for this often (seconds).
 POSTPONE_POLL_S = 1.0
+#: A computer still running this long after its shutdown command ran did not go off (a
+#: command that only schedules a shutdown, which someone aborted): the agent reports again.
+OFF_HOLD_S = 600.0
 
 
 class Effects(Protocol):
@@ -89,7 +92,7 @@ class AgentCore:
         self.max_skew_s = max_skew_s
         self.postpone_hint = postpone_hint
         self.pending: Pending | None = None
-        self.off = False  # the shutdown command ran: stay quiet, the machine is going down
+        self.off_since: datetime | None = None  # the shutdown command ran: stay quiet
         self._next_state: datetime | None = None
         self._presence_error: str | None = None
 
@@ -116,9 +119,15 @@ class AgentCore:
             self._shutdown(cmd, now)
         elif cmd.action == "cancel":
             self._cancel(cmd)
-        else:  # wake-report: say how we are, now
+        else:  # wake-report: say how we are, now (evidently running, whatever we said)
+            self.off_since = None
             self.publish_state()
             self.effects.reply(cmd.id, "done", "awake")
+
+    @property
+    def off(self) -> bool:
+        """Whether the shutdown command ran and the computer is going down."""
+        return self.off_since is not None
 
     def on_connected(self) -> None:
         """The broker connection is (back) up: publish the state at once."""
@@ -137,7 +146,19 @@ class AgentCore:
                 self._run_due(pending.cmd)
             else:
                 waits += [POSTPONE_POLL_S, (self.pending.due - now).total_seconds()]
-        if not self.off:
+        if self.off_since is not None:
+            back_at = self.off_since + timedelta(seconds=OFF_HOLD_S)
+            if now < back_at:
+                waits.append((back_at - now).total_seconds())
+            else:
+                log.warning(
+                    "the computer is still running %.0f s after its shutdown command ran; "
+                    "reporting its state again",
+                    (now - self.off_since).total_seconds(),
+                )
+                self.off_since = None
+                self._next_state = None
+        if self.off_since is None:
             if self._next_state is None or now >= self._next_state:
                 self.publish_state()
             waits.append(((self._next_state or now) - now).total_seconds())
@@ -214,9 +235,9 @@ class AgentCore:
         if self._user_active(cmd, self.sample()):
             return
         log.warning("command %s: shutting the computer down", cmd.id)
-        self.off = True
+        self.off_since = self.clock()
         if not self.effects.shut_down(cmd):
-            self.off = False
+            self.off_since = None
             self.publish_state()  # still on: say so at once
 
     def _cancel(self, cmd: Command) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher, fleet, retained
+from agent_procs import KEY, AgentProcess, Watcher, clear_retained, fleet, retained
 from mqtt_traffic import wait_for
 
 from gronkoll.commands import Command, command_topic, encode_command, new_command, state_topic
@@ -49,8 +49,9 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     yield procs
     for a in procs:
         if a.process is not None:
-            a.process.kill()
-            a.process.wait()
+            a.stop()
+    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
+    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
 
 
 def started(agent: AgentProcess, watcher: Watcher) -> AgentProcess:
@@ -227,3 +228,37 @@ def test_an_agent_without_a_signing_key_refuses_to_start(tmp_path: Path) -> None
     assert done.returncode == 2
     assert f"{config}: signing_key: required" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_command_sent_while_the_agent_is_away_arrives_when_it_is_back(
+    agents: list[AgentProcess], watcher: Watcher, publisher: CommandPublisher
+) -> None:
+    """The agent's persistent session: the broker keeps the command for it."""
+    agent = agents[0]
+    agent.user(present=False)
+    started(agent, watcher)
+    agent.stop()
+    watcher.wait_state(agent.device, "offline")
+    cmd = shutdown(agent)
+    publisher.publish(cmd)  # acknowledged by the broker, with nobody connected
+    agent.start()
+    watcher.wait_reply(agent.device, cmd.id, "done")
+    wait_for(lambda: agent.runs() == 1, "the shutdown command")
+
+
+def test_an_agent_over_tls_with_a_password(
+    agents: list[AgentProcess], watcher: Watcher, mosquitto: servers.Mosquitto
+) -> None:
+    agent = agents[0]
+    agent.user(present=False)
+    agent.write_config(
+        broker={
+            "host": mosquitto.host,
+            "port": mosquitto.tls_port,
+            "username": mosquitto.username,
+            "password": mosquitto.password,
+            "tls": {"ca_file": str(mosquitto.tls.ca_file)},
+        }
+    )
+    started(agent, watcher)
+    assert mosquitto.password not in agent.log_text()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher
+from agent_procs import KEY, AgentProcess, Watcher, clear_retained
 from mqtt_traffic import wait_for
 
 from gronkoll.agent.config import load_agent_settings
@@ -65,6 +65,7 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
     """Starts an agent in this process with config changes; stops it at the end."""
     watcher = Watcher(mosquitto.port)
     stops: list[Callable[[], None]] = []
+    devices: list[str] = []  # their state topics
 
     def start(**config: Any) -> Running:
         files = AgentProcess(
@@ -77,6 +78,7 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
         thread = threading.Thread(target=agent.run, daemon=True)
         thread.start()
         stops.append(lambda: (agent.stop(), thread.join(30)))
+        devices.append(state_topic(files.device))
         watcher.wait_state(files.device, "idle")
         return Running(agent, files, clock, watcher)
 
@@ -84,6 +86,8 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
     for stop in stops:
         stop()
     watcher.close()
+    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
+    clear_retained(mosquitto.port, devices)
 
 
 @pytest.fixture
@@ -105,6 +109,11 @@ def test_a_warned_user_gets_the_warning_time_then_the_computer_goes_off(
     running.watcher.wait_reply(running.files.device, cmd.id, "done")
     running.watcher.wait_state(running.files.device, "off")
     wait_for(lambda: running.files.runs() == 1, "the shutdown command")
+    # Still running ten minutes later, the computer evidently did not go off: it says so.
+    running.clock.advance(minutes=10)
+    topic = command_topic(running.files.site, running.files.device)
+    running.watcher.publish(topic, b"not a command")  # wakes the loop, which reads the clock
+    running.watcher.wait_state(running.files.device, "idle")
 
 
 def test_a_postpone_moves_the_shutdown_once(running: Running) -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import servers
-from agent_procs import AgentProcess, Watcher
+from agent_procs import AgentProcess, Watcher, clear_retained
 from mqtt_traffic import wait_for
 from shutdown_school import Clock, write_school
 
+from gronkoll.commands import state_topic
 from gronkoll.runtime import Runtime
 from gronkoll.schedules.context import enforcement
 from gronkoll.schedules.enforce import run_policy
@@ -43,8 +44,8 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     yield procs
     for a in procs:
         if a.process is not None:
-            a.process.kill()
-            a.process.wait()
+            a.stop()  # a clean disconnect: no last will left behind
+    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
 
 
 def test_real_agents_shut_down_and_a_busy_user_is_reported_user_active(

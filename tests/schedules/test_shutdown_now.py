@@ -45,6 +45,7 @@ def test_shutdown_now_sends_verifies_and_prints(
     assert lines[-1].endswith("2 computers, 0 non-compliant (gronkoll audit)")
     with Runtime(s.settings()) as runtime:
         log = runtime.state.audit_log()
+    assert KEY not in out and all(KEY not in str(r.as_dict()) for r in log)  # a secret
     assert {(r.actor, r.action, r.outcome) for r in log} == {
         ("cli", "shutdown", "sent"),
         ("cli", "verify", "off"),
