@@ -6,6 +6,7 @@ import argparse
 import getpass
 import importlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -193,6 +194,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         scheduler.start()
         if collects:  # the collector stops on SIGTERM and SIGINT itself
+            # a service's log wants the collector's own account, as `gronkoll collect` gives
+            logging.getLogger("gronkoll.collector").setLevel(logging.INFO)
             collector.collect(settings, once=False, out=_say)
         else:
             with _stop_on_signals(stop):

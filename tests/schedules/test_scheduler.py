@@ -258,3 +258,35 @@ def test_an_unchanged_job_keeps_its_stored_next_run_and_a_changed_one_is_replace
     jobs = {j.id: j for j in scheduler.get_jobs()}
     assert "nyarsdagen:shutdown" not in jobs  # gone from the config, gone from the store
     assert jobs["nattlig:shutdown"].next_run_time.minute == 45
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("state_db", ["sqlite"], indirect=True)
+def test_a_firing_while_the_previous_run_still_verifies_is_skipped_and_audited(
+    tmp_path: Path, state_db: StateDB
+) -> None:
+    settings = school_settings(tmp_path, state_db.url)
+    release = threading.Event()
+    started: list[datetime] = []
+
+    def slow_run(policy: str, action: str, planned_at: datetime) -> str:
+        started.append(planned_at)
+        release.wait(30)  # a run waiting for its computers' verdicts
+        return "run-id"
+
+    scheduler = build_scheduler(settings, slow_run, lambda: datetime.now(UTC))
+    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
+    scheduler.start(paused=True)
+    try:
+        sync_jobs(scheduler, settings)
+        scheduler.resume()
+        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+        wait_for(lambda: started, "the first run to start", 20)
+        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+        wait_for(lambda: state_db.audit_log(), "the skipped run's audit line", 20)
+        (line,) = state_db.audit_log()
+        assert (line.action, line.outcome, line.policy) == ("job-skipped", "skipped", "nattlig")
+        assert len(started) == 1  # never two runs of one job at once
+    finally:
+        release.set()
+        stop_scheduler(scheduler)

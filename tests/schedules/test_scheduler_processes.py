@@ -102,10 +102,20 @@ def free_port() -> int:
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize("state_db", ["sqlite"], indirect=True)
-def test_gronkoll_run_serves_the_api_beside_the_scheduler(config: Path, nodes: list[Node]) -> None:
+@pytest.mark.parametrize("collects", [False, True], ids=["nothing-to-collect", "mqtt"])
+def test_gronkoll_run_serves_the_api_beside_the_scheduler(
+    config: Path, nodes: list[Node], collects: bool, request: pytest.FixtureRequest
+) -> None:
     port = free_port()
     with config.open("a", encoding="utf-8") as f:
         f.write(f"api: {{host: 127.0.0.1, port: {port}}}\n")
+        if collects:  # the collector then runs in the main thread and takes the signals
+            broker = request.getfixturevalue("mosquitto")
+            f.write(
+                f"mqtt:\n  host: {broker.host}\n  port: {broker.port}\n"
+                f"  client_id: run-{port}\n  session_expiry_s: 0\n  subscriptions:\n"
+                "    - {topic: 'tele/+/SENSOR', format: tasmota, device_level: 1}\n"
+            )
     node = Node(config, "run", "run")
     nodes.append(node)
     wait_for(lambda: ACTIVE in node.text(), "the scheduler to become active")
@@ -119,6 +129,8 @@ def test_gronkoll_run_serves_the_api_beside_the_scheduler(config: Path, nodes: l
 
     wait_for(health, "the API to answer")
     assert f"Serving the Gronkoll API on http://127.0.0.1:{port}" in node.text()
+    if collects:
+        wait_for(lambda: "taking MQTT messages from" in node.text(), "the collector to start")
     assert node.stop() == 0
     assert "Scheduler stopped." in node.text() and node.text().rstrip().endswith("Stopped.")
 
