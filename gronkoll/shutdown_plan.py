@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 Action = Literal["shutdown", "wake"]
 # A policy whose every firing falls on days off (a cron for 1 May on a holiday calendar)
-# never fires; stop looking this far ahead.
-LOOKAHEAD = timedelta(days=3 * 366)
+# never fires; stop looking this far ahead. Nine years: a 29 February can be eight apart.
+LOOKAHEAD = timedelta(days=9 * 366)
 
 
 class PolicyTrigger(BaseTrigger):  # type: ignore[misc]

@@ -127,3 +127,18 @@ def test_an_unknown_policy_is_an_error(config: Path, capsys: pytest.CaptureFixtu
         "--policy: no policy named 'nope' (known: skolor-kvall, skolor-fredag, nattlig, patchning)"
         in (capsys.readouterr().err)
     )
+
+
+def test_a_29_february_policy_is_planned_four_years_ahead(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gronkoll.cron import parse_cron
+    from gronkoll.school_calendar import SchoolCalendar
+    from gronkoll.shutdown_plan import PolicyTrigger
+
+    trigger = PolicyTrigger(parse_cron("0 12 29 2 *"), SchoolCalendar())
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, now) == datetime(2028, 2, 29, 12, tzinfo=UTC)
+    # a cron that only ever falls on a public holiday never fires (and says so with None)
+    holiday = PolicyTrigger(parse_cron("0 12 25 12 *"), SchoolCalendar(kind="se-school"))
+    assert holiday.get_next_fire_time(None, now) is None
