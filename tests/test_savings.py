@@ -196,3 +196,16 @@ def test_results_and_their_intervals_round_trip_on_every_state_database(state_db
     assert (second.reason, second.off_at) == ("did-not-go-off", None)
     assert third.audit_only and third.night == date(2026, 11, 25)
     assert [r.device for r in load(state_db, first=date(2026, 11, 25))] == ["pc-3"]
+
+
+def test_an_unquoted_morning_time_is_refused_not_read_as_minutes(
+    capsys: pytest.CaptureFixture[str], fleet_config: Path
+) -> None:
+    text = fleet_config.read_text(encoding="utf-8")
+    fleet_config.write_text(text + "shutdown: {savings_until: 7:00}\n", encoding="utf-8")
+    code = main(["-c", str(fleet_config), "check-config"])
+    err = capsys.readouterr()[1]
+    assert code == 2
+    assert f"{fleet_config}: shutdown.savings_until: expected a local time in quotes" in err
+    fleet_config.write_text(text + 'shutdown: {savings_until: "6:30"}\n', encoding="utf-8")
+    assert load_settings(fleet_config).shutdown.savings_until.isoformat() == "06:30:00"
