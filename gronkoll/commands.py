@@ -227,8 +227,9 @@ def decode_command(
         raise CommandRejected("not-yet-valid", f"issued at {iso_z(cmd.issued_at)}")
     if now >= cmd.expires_at:
         raise CommandRejected("expired", f"expired at {iso_z(cmd.expires_at)}")
-    if seen.seen(cmd.id, cmd.nonce, cmd.issued_at):
-        raise CommandRejected("replayed", f"command {cmd.id} was taken before")
+    why = seen.why_seen(cmd.id, cmd.nonce, cmd.issued_at)
+    if why is not None:
+        raise CommandRejected("replayed", why)
     seen.remember(cmd.id, cmd.nonce, cmd.expires_at, now=now)
     return cmd
 

@@ -64,9 +64,17 @@ class ReplayGuard:
 
     def seen(self, command_id: str, nonce: str, issued_at: datetime | None = None) -> bool:
         """Whether this id or nonce was taken before (or the command predates the watermark)."""
+        return self.why_seen(command_id, nonce, issued_at) is not None
+
+    def why_seen(self, command_id: str, nonce: str, issued_at: datetime | None) -> str | None:
+        """Why a command counts as taken before, for the log; None when it does not."""
+        if f"id:{command_id}" in self._expiry:
+            return f"command {command_id} was taken before"
+        if f"nonce:{nonce}" in self._expiry:
+            return f"its nonce {nonce} was taken before, by another command"
         if self.since is not None and issued_at is not None and issued_at < self.since:
-            return True
-        return f"id:{command_id}" in self._expiry or f"nonce:{nonce}" in self._expiry
+            return f"issued before {self.since.isoformat()}, when the replay state was lost"
+        return None
 
     def remember(self, command_id: str, nonce: str, expires_at: datetime, *, now: datetime) -> None:
         """Record a taken command until expires_at, forget expired ones, and save."""

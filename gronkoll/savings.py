@@ -11,7 +11,6 @@ verified off time until the machine is first seen on again (a state reading othe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -88,30 +87,24 @@ class Baseline:
     observations: int
 
 
-def baseline(settings: Settings, results: Sequence[ShutdownResult]) -> Baseline:
-    """Measured from audit-only runs before the first enforced one, else configured."""
-    enforced = [r.planned_at for r in results if not r.audit_only]
-    first = min(enforced) if enforced else None
-    seen = [
-        r
-        for r in results
-        if r.audit_only and r.outcome in ("on", "off") and (first is None or r.planned_at < first)
-    ]
-    if len(seen) >= MIN_BASELINE:
-        on = sum(1 for r in seen if r.outcome == "on")
-        share = on / len(seen)
+def baseline(settings: Settings, on: int, observed: int) -> Baseline:
+    """The measured share when audit-only runs observed enough machines, else the configured.
+
+    on, observed: machines found on, and found on or off, by audit-only runs before the
+    first enforced run (gronkoll.shutdown_results.baseline_counts).
+    """
+    if observed >= MIN_BASELINE:
         return Baseline(
-            share,
-            f"measured: {on} of {len(seen)} machines were on at the planned time in audit-only "
+            on / observed,
+            f"measured: {on} of {observed} machines were on at the planned time in audit-only "
             "runs before the policy was enforced",
-            len(seen),
+            observed,
         )
-    configured = settings.shutdown.counterfactual_on_share
     return Baseline(
-        configured,
+        settings.shutdown.counterfactual_on_share,
         "configured shutdown.counterfactual_on_share (default 0.56: LBNL-46930, Webber et al. "
         "2001, 44 % of office computers found switched off at night)",
-        len(seen),
+        observed,
     )
 
 

@@ -455,6 +455,18 @@ class ShutdownSettings(Strict):
     savings_until: time = time(7, 0)
     off_margin_w: float = Field(default=1.0, ge=0)
 
+    @field_validator("savings_until", mode="before")
+    @classmethod
+    def _local_time(cls, value: object) -> object:
+        # YAML reads an unquoted 7:00 as the number 420 (base 60): refuse it rather than
+        # take it as 00:07.
+        if isinstance(value, str) and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value):
+            hours, minutes = value.split(":")
+            return time(int(hours), int(minutes))
+        if isinstance(value, time) and value.tzinfo is None:
+            return value
+        raise ValueError(f'expected a local time in quotes such as "07:00", got {value!r}')
+
     @field_validator("signing_keys")
     @classmethod
     def _long_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:

@@ -14,7 +14,7 @@ from gronkoll.carbon import Factors
 from gronkoll.errors import InputError
 from gronkoll.savings import Baseline, baseline, saved_kwh
 from gronkoll.settings import Settings
-from gronkoll.shutdown_results import REASONS, ShutdownResult, load
+from gronkoll.shutdown_results import REASONS, ShutdownResult, baseline_counts, load
 from gronkoll.statedb import StateDB
 
 BY = ("all", "site", "group")
@@ -83,7 +83,7 @@ def shutdown_report(
         raise InputError(f"unknown grouping {by!r} (expected one of {', '.join(BY)})")
     if end <= first:
         raise InputError(f"--to {end} must be after --from {first}")
-    base = baseline(settings, load(state, end=end))
+    base = baseline(settings, *baseline_counts(state))
     price = settings.shutdown.price_sek_per_kwh
     rows: dict[tuple[date, str], NightRow] = {}
     for r in load(state, first=first, end=end):

@@ -28,7 +28,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -147,6 +149,22 @@ def load(
     q = q.order_by(ShutdownResultRow.planned_at, ShutdownResultRow.id)
     with db.session() as s:
         return [_result(r) for r in s.scalars(q)]
+
+
+def baseline_counts(db: StateDB) -> tuple[int, int]:
+    """Machines found on, and found on or off, by audit-only runs before the first enforced
+    run (all audit-only runs when none was enforced yet)."""
+    row = ShutdownResultRow
+    first = select(func.min(row.planned_at)).where(row.audit_only.is_(False)).scalar_subquery()
+    q = (
+        select(row.outcome, func.count())
+        .where(row.audit_only.is_(True), row.outcome.in_(("on", "off")))
+        .where(or_(first.is_(None), row.planned_at < first))
+        .group_by(row.outcome)
+    )
+    with db.session() as s:
+        counts = {str(outcome): int(n) for outcome, n in s.execute(q)}
+    return counts.get("on", 0), counts.get("on", 0) + counts.get("off", 0)
 
 
 def mark_seen_on(db: StateDB, seen: Mapping[tuple[str, str], datetime]) -> None:

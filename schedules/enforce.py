@@ -225,10 +225,19 @@ def _run(
             track = tracks[device_id]
             signal = _fresh(found.get(device_id), track.sent_at)
             agent = watch.state(device_id)
+            replies = watch.replies(track.command.id) if track.command else []
+            for reply in replies[track.replies_seen :]:
+                journal.audit(
+                    action="reply",
+                    device=device_id,
+                    command_id=reply.command,
+                    outcome=reply.outcome,
+                    reason=reply.reason,
+                )
             verdict = step(
                 track,
                 agent=agent,
-                replies=watch.replies(track.command.id) if track.command else [],
+                replies=replies,
                 signal=signal,
                 now=now,
                 retries=shutdown.retries,

@@ -14,7 +14,13 @@ from gronkoll.cli import main
 from gronkoll.runtime import Runtime
 from gronkoll.savings import baseline, close_intervals, morning_cap
 from gronkoll.settings import load_settings
-from gronkoll.shutdown_results import ShutdownResult, load, mark_seen_on, save
+from gronkoll.shutdown_results import (
+    ShutdownResult,
+    baseline_counts,
+    load,
+    mark_seen_on,
+    save,
+)
 from gronkoll.statedb import StateDB
 
 EVENING = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)  # Tuesday 18:30 in Stockholm
@@ -96,20 +102,30 @@ def test_the_first_state_reading_after_going_off_closes_the_interval(fleet_confi
         assert load(runtime.state, open_only=True) == []
 
 
+@pytest.mark.integration
 def test_the_baseline_is_measured_from_audit_only_runs_before_enforcement(
-    fleet_config: Path,
+    state_db: StateDB, fleet_config: Path
 ) -> None:
     settings = load_settings(fleet_config)
     early = EVENING - timedelta(days=7)
     observed = [
-        result(f"pc-{i}", "on" if i < 7 else "off", audit_only=True, planned_at=early)
+        result(
+            f"pc-{i}", "on" if i < 7 else "off", audit_only=True, planned_at=early, run_id="b" * 32
+        )
         for i in range(10)
     ]
-    enforced = [result("pc-1", "off")]
-    measured = baseline(settings, observed + enforced)
-    assert measured.share == pytest.approx(0.7) and measured.source.startswith("measured: 7 of 10")
-    configured = baseline(settings, observed[:9] + enforced)
+    later = [
+        result(
+            "pc-0", "on", audit_only=True, planned_at=EVENING + timedelta(days=1), run_id="c" * 32
+        )
+    ]  # after enforcement began: not the baseline
+    save(state_db, observed[:9] + [result("pc-1", "off")] + later)
+    assert baseline_counts(state_db) == (7, 9)
+    configured = baseline(settings, *baseline_counts(state_db))
     assert configured.share == 0.56 and "LBNL-46930" in configured.source
+    save(state_db, observed[9:])
+    measured = baseline(settings, *baseline_counts(state_db))
+    assert measured.share == pytest.approx(0.7) and measured.source.startswith("measured: 7 of 10")
 
 
 def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
@@ -180,3 +196,16 @@ def test_results_and_their_intervals_round_trip_on_every_state_database(state_db
     assert (second.reason, second.off_at) == ("did-not-go-off", None)
     assert third.audit_only and third.night == date(2026, 11, 25)
     assert [r.device for r in load(state_db, first=date(2026, 11, 25))] == ["pc-3"]
+
+
+def test_an_unquoted_morning_time_is_refused_not_read_as_minutes(
+    capsys: pytest.CaptureFixture[str], fleet_config: Path
+) -> None:
+    text = fleet_config.read_text(encoding="utf-8")
+    fleet_config.write_text(text + "shutdown: {savings_until: 7:00}\n", encoding="utf-8")
+    code = main(["-c", str(fleet_config), "check-config"])
+    err = capsys.readouterr()[1]
+    assert code == 2
+    assert f"{fleet_config}: shutdown.savings_until: expected a local time in quotes" in err
+    fleet_config.write_text(text + 'shutdown: {savings_until: "6:30"}\n', encoding="utf-8")
+    assert load_settings(fleet_config).shutdown.savings_until.isoformat() == "06:30:00"

@@ -179,6 +179,11 @@ class AgentCore:
 
     # -- the steps -------------------------------------------------------------------------
     def _shutdown(self, cmd: Command, now: datetime) -> None:
+        if self.off_since is not None:  # a retry that crossed our "off" on its way
+            self.effects.reply(
+                cmd.id, "done", f"already shutting down since {iso_z(self.off_since)}"
+            )
+            return
         if self.pending is not None:
             self.effects.reply(
                 cmd.id, "accepted", f"a shutdown is already pending (command {self.pending.cmd.id})"

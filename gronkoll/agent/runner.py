@@ -219,9 +219,11 @@ class Agent:
         return 0
 
     def _connect(self) -> bool:
-        backoff = 1.0
+        """Connect; a refusal stops the agent, anything else is retried (and logged once)."""
+        backoff, attempts = 1.0, 0
         settings = self.settings
         while not self.stopping.is_set():
+            attempts += 1
             try:
                 connect(
                     self.client,
@@ -231,11 +233,17 @@ class Agent:
                     session_expiry_s=settings.broker.session_expiry_s,
                     on_connect=self._connected,
                 )
-                return True
             except BrokerUnavailable as err:
                 if err.refused:
                     raise
-                log.warning("%s; trying again in %.0f s", err, backoff)
+                if attempts == 1:
+                    log.warning("%s; trying again, at most every %.0f s", err, MAX_BACKOFF_S)
+                else:
+                    log.debug("%s (attempt %d)", err, attempts)
+            else:
+                if attempts > 1:
+                    log.warning("reached the MQTT broker after %d attempts", attempts)
+                return True
             self.stopping.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
         return False

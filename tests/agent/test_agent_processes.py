@@ -262,3 +262,30 @@ def test_an_agent_over_tls_with_a_password(
     )
     started(agent, watcher)
     assert mosquitto.password not in agent.log_text()
+
+
+def test_a_broker_that_refuses_the_agent_stops_it_with_one_clear_line(
+    agents: list[AgentProcess], mosquitto: servers.Mosquitto
+) -> None:
+    agent = agents[0]
+    broker = {"host": mosquitto.host, "port": mosquitto.auth_port, "username": "gronkoll"}
+    agent.write_config(broker={**broker, "password": "not-the-password"})
+    agent.start()
+    assert agent.process is not None
+    assert agent.process.wait(60) == 1
+    agent.process = None
+    text = agent.log_text()
+    assert f"MQTT broker 127.0.0.1:{mosquitto.auth_port} refused user 'gronkoll'" in text
+    assert "not-the-password" not in text and "Traceback" not in text
+
+
+def test_a_broker_away_at_start_is_retried_until_the_agent_is_stopped(
+    agents: list[AgentProcess],
+) -> None:
+    agent = agents[0]
+    port = servers.free_tcp_ports(1)[0]
+    agent.write_config(broker={"host": "127.0.0.1", "port": port})
+    agent.start()
+    wait_for(lambda: "trying again" in agent.log_text(), "the agent to say it retries")
+    assert agent.stop() == 0
+    assert agent.log_text().count(f"127.0.0.1:{port}: cannot connect") == 1

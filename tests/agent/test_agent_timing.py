@@ -109,6 +109,10 @@ def test_a_warned_user_gets_the_warning_time_then_the_computer_goes_off(
     running.watcher.wait_reply(running.files.device, cmd.id, "done")
     running.watcher.wait_state(running.files.device, "off")
     wait_for(lambda: running.files.runs() == 1, "the shutdown command")
+    retry = running.send()  # the scheduler's retry crossed our "off": not run twice
+    reply = running.watcher.wait_reply(running.files.device, retry.id, "done")
+    assert reply["reason"] == "already shutting down since 2027-02-01T17:35:00Z"
+    assert running.files.runs() == 1
     # Still running ten minutes later, the computer evidently did not go off: it says so.
     running.clock.advance(minutes=10)
     topic = command_topic(running.files.site, running.files.device)
