@@ -7,6 +7,7 @@ import getpass
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,10 +16,11 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 from gronkoll import cli_enforce
-from gronkoll.errors import InputError
+from gronkoll.errors import GronkollError, InputError
 from gronkoll.settings import Settings, config_path, load_settings
 
 Command = Callable[..., argparse.ArgumentParser]
+log = logging.getLogger(__name__)
 
 
 def _out(text: str) -> None:
@@ -182,29 +184,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     collector = importlib.import_module("gronkoll.collector.run")
     settings = _settings(args)
     stop = threading.Event()
+    failed: list[str] = []
     api = ApiThread(settings)
-    scheduler = threading.Thread(
-        target=service.run_scheduler, args=(settings, stop), kwargs={"out": _say}, name="scheduler"
-    )
+
+    def schedule() -> None:
+        try:
+            service.run_scheduler(settings, stop, out=_say)
+        except Exception as err:  # noqa: BLE001 (the scheduler thread's outermost loop)
+            log.exception("the scheduler stopped")
+            failed.append(str(err))
+            os.kill(os.getpid(), signal.SIGTERM)  # stop the collector and the API too
+
+    scheduler = threading.Thread(target=schedule, name="scheduler")
     collects = bool(collector.snmp_devices(settings)) or (
         collector.mqtt_pipeline(settings, _say) is not None
     )
     api.start()
     _say(f"Serving the Gronkoll API on http://{api.address}")
     try:
-        scheduler.start()
-        if collects:  # the collector stops on SIGTERM and SIGINT itself
-            # a service's log wants the collector's own account, as `gronkoll collect` gives
-            logging.getLogger("gronkoll.collector").setLevel(logging.INFO)
-            collector.collect(settings, once=False, out=_say)
-        else:
-            with _stop_on_signals(stop):
+        with _stop_on_signals(stop):
+            scheduler.start()
+            if collects and not stop.is_set():  # the collector takes SIGTERM, SIGINT itself
+                # a service's log wants the collector's own account, as `gronkoll collect` gives
+                logging.getLogger("gronkoll.collector").setLevel(logging.INFO)
+                collector.collect(settings, once=False, out=_say)
+            else:
                 stop.wait()
     finally:
         stop.set()
         api.stop()
         if scheduler.is_alive():
             scheduler.join()
+    if failed:
+        raise GronkollError(f"the scheduler stopped: {failed[0]}")
     _say("Stopped.")
     return 0
 

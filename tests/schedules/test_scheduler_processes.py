@@ -151,3 +151,25 @@ def test_the_systemd_unit_runs_gronkoll_run_with_its_config() -> None:
     assert args.func is cmd_run and args.config == "/etc/gronkoll/gronkoll.yaml"
     assert unit["Service"]["KillSignal"] == "SIGTERM"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("state_db", ["sqlite"], indirect=True)
+def test_gronkoll_run_exits_with_an_error_when_the_scheduler_cannot_run(
+    config: Path, nodes: list[Node]
+) -> None:
+    # The state database is a PostgreSQL where nothing listens: the scheduler cannot start,
+    # and the whole process stops (exit 1) rather than serve on without shutdowns.
+    port = free_port()
+    text = config.read_text(encoding="utf-8")
+    before = text[text.index("state_url: '") + 12 :].split("'")[0]
+    dead = f"postgresql+psycopg://gronkoll@127.0.0.1:{free_port()}/gronkoll"
+    config.write_text(
+        text.replace(before, dead) + f"api: {{host: 127.0.0.1, port: {port}}}\n",
+        encoding="utf-8",
+    )
+    node = Node(config, "run", "run")
+    nodes.append(node)
+    assert node.proc.wait(timeout=60) == 1
+    assert "gronkoll: the scheduler stopped: " in node.text()
+    assert "cannot open the state database" in node.text()
