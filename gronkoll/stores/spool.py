@@ -1,0 +1,357 @@
+"""The durable local spool in front of InfluxDB (DESIGN decision 4), one SQLite file.
+
+Write-ahead: every batch is first committed here as one entry of line protocol, in the same
+transaction that adds its energy to the running hour totals, and only then sent; an entry is
+deleted once the store took it. So a batch is either wholly queued with its totals or not at
+all, entries go out in the order they came, and a process killed at any point leaves nothing
+half-counted: the next start sends what is left. The file also keeps the series numbering, the
+newest reading per series (to resume the energy engine without the server) and counters.
+
+The spool is bounded. When a new entry would make it larger than the bound, the OLDEST
+entries are evicted (never the one being sent) and every reading in them is counted as
+dropped and logged: collection never stops, the newest data (what operators look at) is kept,
+and an evicted hour of energy heals when a later entry rewrites that hour's cumulative total.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gronkoll.errors import StoreError, StoreUnavailable
+from gronkoll.stores.lineprotocol import Encoded, HourTotals
+from gronkoll.stores.spool_status import SpoolStatus
+
+log = logging.getLogger(__name__)
+
+#: Hour totals untouched this long are forgotten (a later write to such an hour starts anew).
+TOTALS_KEEP_S = 40 * 86400
+PRUNE_EVERY_S = 3600
+DROP_LOG_EVERY_S = 60.0
+COUNTERS = (
+    "queued_entries",
+    "queued_readings",
+    "sent_entries",
+    "sent_readings",
+    "dropped_entries",
+    "dropped_readings",
+    "rejected_readings",
+    "send_failures",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS series(
+    id INTEGER PRIMARY KEY, device TEXT NOT NULL, field TEXT NOT NULL, UNIQUE(device, field));
+CREATE TABLE IF NOT EXISTS queue(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, queued_ms INTEGER NOT NULL, points INTEGER NOT NULL,
+    readings INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS totals(
+    quantity TEXT NOT NULL, device TEXT NOT NULL, hour INTEGER NOT NULL, wh REAL NOT NULL,
+    touched_ms INTEGER NOT NULL, PRIMARY KEY(quantity, device, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latest(series INTEGER PRIMARY KEY, t INTEGER NOT NULL, value REAL);
+CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS notes(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One queued batch."""
+
+    id: int
+    body: bytes
+    points: int
+    readings: int
+
+
+class Spool:
+    """A bounded, ordered, crash-safe queue of line-protocol batches with running hour totals."""
+
+    def __init__(
+        self, path: Path, *, max_bytes: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged batch survives a crash
+            with self._transaction():
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]
+                )
+            self._entries, self._bytes = self._db.execute(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM queue"
+            ).fetchone()
+            rows = self._db.execute("SELECT id, device, field FROM series").fetchall()
+        except sqlite3.Error as err:
+            raise StoreUnavailable(f"{path}: cannot open the spool: {err}") from None
+        except OSError as err:
+            raise StoreUnavailable(f"{path}: cannot open the spool: {err.strerror}") from None
+        self._ids: dict[tuple[str, str], int] = {(d, f): i for i, d, f in rows}
+        self._names: dict[int, tuple[str, str]] = {i: (d, f) for i, d, f in rows}
+        self._totals: dict[tuple[str, str, int], float] = {}
+        self._inflight: set[int] = set()
+        self._pruned_at = 0
+        self._dropped_logged_at = -DROP_LOG_EVERY_S
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
+    def close(self) -> None:
+        """Close the file; whatever is queued stays for the next start."""
+        with self._lock:
+            self._db.close()
+
+    # -- series ----------------------------------------------------------------------------
+    def series_id(self, device: str, field: str) -> int:
+        """The stable number of a (device, field) series, created on first use."""
+        sid = self._ids.get((device, field))
+        if sid is None:
+            with self._lock, self._errors():
+                cur = self._db.execute(
+                    "INSERT INTO series(device, field) VALUES (?, ?)", (device, field)
+                )
+            sid = int(cur.lastrowid or 0)
+            self._ids[(device, field)] = sid
+            self._names[sid] = (device, field)
+        return sid
+
+    def series_name(self, sid: int) -> tuple[str, str]:
+        """(device, field) of a series number."""
+        return self._names[sid]
+
+    def last_times(self) -> dict[tuple[str, str], int]:
+        """The newest reading queued per (device, field), sent or not."""
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT series, t FROM latest").fetchall()
+        return {self._names[s]: int(t) for s, t in rows}
+
+    def latest(self, field: str) -> dict[str, tuple[int, float]]:
+        """The newest (time ms, value) queued of a field, per device."""
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT series, t, value FROM latest").fetchall()
+        out = {}
+        for s, t, v in rows:
+            device, f = self._names[s]
+            if f == field:
+                out[device] = (int(t), float(v))
+        return out
+
+    # -- queueing ----------------------------------------------------------------------------
+    def append(
+        self,
+        hourly: Mapping[tuple[str, str], Mapping[int, float]],
+        latest: Mapping[int, tuple[int, float]],
+        encode: Callable[[HourTotals], Encoded],
+    ) -> Encoded:
+        """Add a batch's energy to the hour totals and queue its lines, in one transaction."""
+        now = self._now_ms()
+        with self._lock, self._errors():
+            with self._transaction():
+                totals = self._add_totals(hourly, now)
+                encoded = encode(totals)
+                self._db.execute(
+                    "INSERT INTO queue(queued_ms, points, readings, bytes, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (now, encoded.points, encoded.readings, len(encoded.body), encoded.body),
+                )
+                self._count(queued_entries=1, queued_readings=encoded.readings)
+                self._db.executemany(
+                    "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT(series) DO UPDATE SET "
+                    "t=excluded.t, value=excluded.value WHERE excluded.t > latest.t",
+                    [(s, t, v) for s, (t, v) in latest.items()],
+                )
+                evicted = self._evict(len(encoded.body))
+                if now - self._pruned_at > PRUNE_EVERY_S * 1000:
+                    self._prune(now)
+            self._totals.update(totals)  # only once committed: a rolled-back batch adds nothing
+            self._entries += 1 - evicted[0]
+            self._bytes += len(encoded.body) - evicted[1]
+        if evicted[2]:
+            self._log_dropped(evicted[2])
+        return encoded
+
+    def _add_totals(
+        self, hourly: Mapping[tuple[str, str], Mapping[int, float]], now: int
+    ) -> dict[tuple[str, str, int], float]:
+        cache = self._totals
+        changed: dict[tuple[str, str, int], float] = {}
+        for (quantity, device), hours in hourly.items():
+            for hour, wh in hours.items():
+                key = (quantity, device, hour)
+                old = cache.get(key)
+                if old is None:
+                    row = self._db.execute(
+                        "SELECT wh FROM totals WHERE quantity=? AND device=? AND hour=?", key
+                    ).fetchone()
+                    old = float(row[0]) if row else 0.0
+                changed[key] = old + wh
+        self._db.executemany(
+            "INSERT OR REPLACE INTO totals VALUES (?, ?, ?, ?, ?)",
+            [(*k, v, now) for k, v in changed.items()],
+        )
+        return changed
+
+    def _evict(self, new_bytes: int) -> tuple[int, int, int]:
+        """Delete the oldest entries while the spool is over its bound: (entries, bytes,
+        readings) evicted."""
+        size = self._bytes + new_bytes
+        if size <= self.max_bytes:
+            return (0, 0, 0)
+        entries = freed = readings = 0
+        for eid, nbytes, nreadings in self._db.execute(
+            "SELECT id, bytes, readings FROM queue ORDER BY id"
+        ).fetchall():
+            if size - freed <= self.max_bytes:
+                break
+            if eid in self._inflight:
+                continue
+            self._db.execute("DELETE FROM queue WHERE id=?", (eid,))
+            entries += 1
+            freed += nbytes
+            readings += nreadings
+        self._count(dropped_entries=entries, dropped_readings=readings)
+        return (entries, freed, readings)
+
+    def _log_dropped(self, readings: int) -> None:
+        now = self._clock()
+        if now - self._dropped_logged_at >= DROP_LOG_EVERY_S:
+            self._dropped_logged_at = now
+            log.error(
+                "spool %s is full (%d MB): dropped its oldest entries, %d readings now, "
+                "%d in all; the store has not taken data for a long time",
+                self.path,
+                self.max_bytes // 1_000_000,
+                readings,
+                self.counters()["dropped_readings"],
+            )
+
+    def _prune(self, now: int) -> None:
+        self._pruned_at = now
+        self._db.execute("DELETE FROM totals WHERE touched_ms < ?", (now - TOTALS_KEEP_S * 1000,))
+        self._totals.clear()
+
+    def _count(self, **increments: int) -> None:
+        self._db.executemany(
+            "UPDATE counters SET value = value + ? WHERE name = ?",
+            [(v, k) for k, v in increments.items() if v],
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as err:
+            text = str(err)
+            if "locked" in text or "busy" in text or "readonly" in text or "disk" in text:
+                raise StoreUnavailable(
+                    f"{self.path}: the spool cannot be written ({text})"
+                ) from None
+            raise StoreError(f"{self.path}: {text}") from None
+
+    # -- sending -----------------------------------------------------------------------------
+    def take(self, max_points: int) -> list[Entry]:
+        """The oldest entries, at least one, up to max_points points; marked as being sent."""
+        out: list[Entry] = []
+        with self._lock, self._errors():
+            rows = self._db.execute(
+                "SELECT id, body, points, readings FROM queue ORDER BY id LIMIT 64"
+            ).fetchall()
+            points = 0
+            for eid, body, npoints, nreadings in rows:
+                if out and points + npoints > max_points:
+                    break
+                out.append(Entry(int(eid), bytes(body), int(npoints), int(nreadings)))
+                points += npoints
+            self._inflight = {e.id for e in out}
+        return out
+
+    def sent(self, entries: list[Entry]) -> None:
+        """Forget entries the store took."""
+        self._remove(entries, sent_entries=len(entries), sent_readings=_readings(entries))
+
+    def rejected(self, entries: list[Entry], reason: str) -> None:
+        """Forget entries the store refused as malformed (it would refuse them forever)."""
+        self._remove(entries, rejected_readings=_readings(entries))
+        self.note_error(f"the store refused {len(entries)} entries: {reason}")
+
+    def _remove(self, entries: list[Entry], **counts: int) -> None:
+        with self._lock, self._errors(), self._transaction():
+            cur = self._db.executemany("DELETE FROM queue WHERE id=?", [(e.id,) for e in entries])
+            self._count(**counts)
+            self._entries -= cur.rowcount
+            self._bytes -= sum(len(e.body) for e in entries)
+            self._inflight = set()
+
+    def failed(self, error: str) -> None:
+        """Count a failed send; the entries stay queued, in order."""
+        with self._lock, self._errors(), self._transaction():
+            self._count(send_failures=1)
+            self._note(error)
+        self._inflight = set()
+
+    def note_error(self, error: str) -> None:
+        """Remember the last error, for `gronkoll spool status`."""
+        with self._lock, self._errors():
+            self._note(error)
+
+    def _note(self, error: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO notes VALUES ('last_error', ?)",
+            (f"{self._now_ms()} {error}",),
+        )
+
+    # -- status ------------------------------------------------------------------------------
+    @property
+    def entries(self) -> int:
+        """Entries queued."""
+        return int(self._entries)
+
+    def counters(self) -> dict[str, int]:
+        """Every counter, since the spool file was made."""
+        rows: list[Any] = self._db.execute("SELECT name, value FROM counters").fetchall()
+        return {str(n): int(v) for n, v in rows}
+
+    def status(self) -> SpoolStatus:
+        """Size, oldest entry, counters and the last error."""
+        with self._lock, self._errors():
+            (oldest,) = self._db.execute("SELECT min(queued_ms) FROM queue").fetchone()
+            note = self._db.execute("SELECT value FROM notes WHERE name='last_error'").fetchone()
+            counters = self.counters()
+        return SpoolStatus(
+            path=self.path,
+            entries=int(self._entries),
+            size_bytes=int(self._bytes),
+            max_bytes=self.max_bytes,
+            oldest_ms=None if oldest is None else int(oldest),
+            counters=counters,
+            last_error=None if note is None else str(note[0]),
+        )
+
+
+def _readings(entries: list[Entry]) -> int:
+    return sum(e.readings for e in entries)
