@@ -94,6 +94,8 @@ def _unreachable(target: str, err: BaseException) -> StoreUnavailable:
         text = "connection refused"
     elif "Name or service not known" in text or "nodename nor servname" in text:
         text = "unknown host name"
+    elif "reset by peer" in text or "aborted" in text.lower():
+        text = "connection reset"
     elif "timed out" in text.lower():
         text = "timed out"
     return StoreUnavailable(f"{target} is unreachable ({text})")

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from gronkoll.energy import Batch
@@ -30,7 +29,8 @@ from gronkoll.errors import StoreError, StoreRejected, StoreUnavailable
 from gronkoll.settings import InfluxdbStore, Settings
 from gronkoll.stores.base import Attribution, WriteResult
 from gronkoll.stores.influx_write import Writer, open_writer
-from gronkoll.stores.lineprotocol import LineEncoder, spool_line
+from gronkoll.stores.influxql import InfluxReader
+from gronkoll.stores.lineprotocol import Encoded, LineEncoder, spool_line
 from gronkoll.stores.spool import Entry, Spool
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class InfluxStore:
         self.writer = writer or open_writer(config)
         self._clock = clock
         self._host = host or socket.gethostname()
-        self._reader: Any = None
+        self._reader: InfluxReader | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,6 +89,7 @@ class InfluxStore:
 
     def close(self) -> None:
         """Send what the server takes now, then stop; the rest stays spooled for next time."""
+        self._status_due = 0.0  # a last gronkoll_spool point on the way out
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -134,6 +135,14 @@ class InfluxStore:
         )
         self._wake.set()
         return WriteResult(len(batch.rows), batch.intervals, len(batch.events))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Queue lines already in line protocol (precision ms), e.g. the collector's
+        ``gronkoll_device`` status points, through the spool like a batch."""
+        if lines:
+            body = "\n".join(lines).encode()
+            self.spool.append({}, {}, lambda _totals: Encoded(body, len(lines), 0))
+            self._wake.set()
 
     # -- sending -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -220,7 +229,7 @@ class InfluxStore:
         if self._failing is not None:
             self._failing = None
             log.warning(
-                "%s takes writes again; sending %d spooled entries",
+                "%s takes writes again (%d entries left in the spool)",
                 self.writer.target,
                 self.spool.entries,
             )
@@ -228,8 +237,9 @@ class InfluxStore:
     def _failed(self, entries: list[Entry], err: StoreError) -> None:
         self.spool.failed(str(err))
         text = str(err)
-        if self._failing != text:  # once per condition, not every retry
-            self._failing = text
+        kind = type(err).__name__
+        if self._failing != kind:  # once per condition (down, refused, ...), not every retry
+            self._failing = kind
             level = logging.WARNING if isinstance(err, StoreUnavailable) else logging.ERROR
             log.log(
                 level,
@@ -240,18 +250,12 @@ class InfluxStore:
             )
 
     # -- reading -----------------------------------------------------------------------------
-    def _read(self) -> Any:
+    def _read(self) -> InfluxReader:
         if self._reader is None:
-            try:
-                module = importlib.import_module("gronkoll.stores.influxql")
-            except ImportError:
-                raise StoreError(
-                    "reading from InfluxDB is not available yet in this build"
-                ) from None
             c = self.config
-            self._reader = module.InfluxReader(
+            self._reader = InfluxReader(
                 c.url,
-                database=c.database if c.api == "v1" else c.bucket,
+                database=(c.database if c.api == "v1" else c.bucket) or "",
                 retention_policy=c.retention_policy,
                 username=c.username,
                 password=c.password,
