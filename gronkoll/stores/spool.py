@@ -42,6 +42,7 @@ COUNTERS = (
     "sent_readings",
     "dropped_entries",
     "dropped_readings",
+    "rejected_entries",
     "rejected_readings",
     "send_failures",
 )
@@ -55,6 +56,7 @@ CREATE TABLE IF NOT EXISTS queue(
 CREATE TABLE IF NOT EXISTS totals(
     quantity TEXT NOT NULL, device TEXT NOT NULL, hour INTEGER NOT NULL, wh REAL NOT NULL,
     touched_ms INTEGER NOT NULL, PRIMARY KEY(quantity, device, hour)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS totals_hour ON totals(hour);
 CREATE TABLE IF NOT EXISTS latest(series INTEGER PRIMARY KEY, t INTEGER NOT NULL, value REAL);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS notes(name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,6 +106,8 @@ class Spool:
         self._ids: dict[tuple[str, str], int] = {(d, f): i for i, d, f in rows}
         self._names: dict[int, tuple[str, str]] = {i: (d, f) for i, d, f in rows}
         self._totals: dict[tuple[str, str, int], float] = {}
+        self._loaded_hours: set[int] = set()
+        self._changes = self._changes_now()
         self._inflight: set[int] = set()
         self._pruned_at = 0
         self._dropped_logged_at = -DROP_LOG_EVERY_S
@@ -172,6 +176,7 @@ class Spool:
         now = self._now_ms()
         with self._lock, self._errors():
             with self._transaction():
+                self._catch_up()
                 totals = self._add_totals(hourly, now)
                 encoded = encode(totals)
                 self._db.execute(
@@ -181,14 +186,15 @@ class Spool:
                 )
                 self._count(queued_entries=1, queued_readings=encoded.readings)
                 self._db.executemany(
-                    "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT(series) DO UPDATE SET "
-                    "t=excluded.t, value=excluded.value WHERE excluded.t > latest.t",
+                    # the engine's newest reading per series only moves forward
+                    "INSERT OR REPLACE INTO latest VALUES (?, ?, ?)",
                     [(s, t, v) for s, (t, v) in latest.items()],
                 )
                 evicted = self._evict(len(encoded.body))
                 if now - self._pruned_at > PRUNE_EVERY_S * 1000:
                     self._prune(now)
             self._totals.update(totals)  # only once committed: a rolled-back batch adds nothing
+            self._changes += 1 + evicted[0]
             self._entries += 1 - evicted[0]
             self._bytes += len(encoded.body) - evicted[1]
         if evicted[2]:
@@ -199,17 +205,20 @@ class Spool:
         self, hourly: Mapping[tuple[str, str], Mapping[int, float]], now: int
     ) -> dict[tuple[str, str, int], float]:
         cache = self._totals
-        changed: dict[tuple[str, str, int], float] = {}
-        for (quantity, device), hours in hourly.items():
-            for hour, wh in hours.items():
-                key = (quantity, device, hour)
-                old = cache.get(key)
-                if old is None:
-                    row = self._db.execute(
-                        "SELECT wh FROM totals WHERE quantity=? AND device=? AND hour=?", key
-                    ).fetchone()
-                    old = float(row[0]) if row else 0.0
-                changed[key] = old + wh
+        missing = {h for hours in hourly.values() for h in hours} - self._loaded_hours
+        for hour in missing:  # hours new to this process: every device's total at once
+            cache.update(
+                ((q, d, hour), float(wh))
+                for q, d, wh in self._db.execute(
+                    "SELECT quantity, device, wh FROM totals WHERE hour=?", (hour,)
+                )
+            )
+        self._loaded_hours |= missing
+        changed = {
+            (quantity, device, hour): cache.get((quantity, device, hour), 0.0) + wh
+            for (quantity, device), hours in hourly.items()
+            for hour, wh in hours.items()
+        }
         self._db.executemany(
             "INSERT OR REPLACE INTO totals VALUES (?, ?, ?, ?, ?)",
             [(*k, v, now) for k, v in changed.items()],
@@ -253,7 +262,30 @@ class Spool:
     def _prune(self, now: int) -> None:
         self._pruned_at = now
         self._db.execute("DELETE FROM totals WHERE touched_ms < ?", (now - TOTALS_KEEP_S * 1000,))
+        self._forget_cache()
+
+    def _forget_cache(self) -> None:
         self._totals.clear()
+        self._loaded_hours.clear()
+
+    def _changes_now(self) -> int:
+        """Entries ever queued, sent, dropped or refused: moves with every change to the queue."""
+        (value,) = self._db.execute(
+            "SELECT coalesce(sum(value), 0) FROM counters WHERE name IN "
+            "('queued_entries', 'sent_entries', 'dropped_entries', 'rejected_entries')"
+        ).fetchone()
+        return int(value)
+
+    def _catch_up(self) -> None:
+        """Another process changed this file since we last did: what we keep in memory
+        (totals, size) may be stale, so read it again."""
+        now = self._changes_now()
+        if now != self._changes:
+            self._forget_cache()
+            self._entries, self._bytes = self._db.execute(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM queue"
+            ).fetchone()
+            self._changes = now
 
     def _count(self, **increments: int) -> None:
         self._db.executemany(
@@ -278,13 +310,13 @@ class Spool:
         """The oldest entries, at least one, up to max_points points; marked as being sent."""
         out: list[Entry] = []
         with self._lock, self._errors():
-            rows = self._db.execute(
-                "SELECT id, body, points, readings FROM queue ORDER BY id LIMIT 64"
-            ).fetchall()
             points = 0
-            for eid, body, npoints, nreadings in rows:
+            for eid, npoints, nreadings in self._db.execute(
+                "SELECT id, points, readings FROM queue ORDER BY id LIMIT 256"
+            ).fetchall():
                 if out and points + npoints > max_points:
                     break
+                (body,) = self._db.execute("SELECT body FROM queue WHERE id=?", (eid,)).fetchone()
                 out.append(Entry(int(eid), bytes(body), int(npoints), int(nreadings)))
                 points += npoints
             self._inflight = {e.id for e in out}
@@ -296,7 +328,7 @@ class Spool:
 
     def rejected(self, entries: list[Entry], reason: str) -> None:
         """Forget entries the store refused as malformed (it would refuse them forever)."""
-        self._remove(entries, rejected_readings=_readings(entries))
+        self._remove(entries, rejected_entries=len(entries), rejected_readings=_readings(entries))
         self.note_error(f"the store refused {len(entries)} entries: {reason}")
 
     def _remove(self, entries: list[Entry], **counts: int) -> None:
