@@ -27,7 +27,7 @@ from gronkoll.energy import MS_PER_HOUR, REJECTED, Batch
 from gronkoll.stores.base import UNGROUPED, Attribution
 
 #: (quantity, device, UTC hour index) -> the device's cumulative Wh in that hour
-HourTotals = Mapping[tuple[str, str, int], float]
+TotalsByHour = Mapping[tuple[str, str, int], float]
 
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "})
 
@@ -93,7 +93,7 @@ class LineEncoder:
         return info
 
     def encode(
-        self, batch: Batch, attribution: Mapping[str, Attribution], totals: HourTotals
+        self, batch: Batch, attribution: Mapping[str, Attribution], totals: TotalsByHour
     ) -> Encoded:
         """The batch's readings, rejected readings, energy hours and events as lines."""
         lines: list[str] = []
@@ -151,7 +151,7 @@ def energy_prefix(quantity: str, device: str, a: Attribution) -> str:
 def energy_lines(
     batch: Batch,
     attribution: Mapping[str, Attribution],
-    totals: HourTotals,
+    totals: TotalsByHour,
     prefixes: dict[tuple[str, str], tuple[Attribution, str]] | None = None,
 ) -> list[str]:
     """One ``energy`` point per (quantity, device, hour) the batch touched, at its total;

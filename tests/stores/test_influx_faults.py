@@ -268,7 +268,7 @@ def test_the_sender_logs_a_dead_server_once_and_its_return_once(
             assert store.flush(timeout_s=30)
     finally:
         influxdb.start()
-    messages = [r.getMessage() for r in caplog.records if r.name == "gronkoll.stores.influxdb"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "gronkoll.stores.influx_sender"]
     assert sum("readings are kept in the spool" in m for m in messages) == 1  # not per retry
     assert sum("takes writes again" in m for m in messages) == 1
     assert influxql(influxdb.url, "SELECT count(*) FROM gronkoll_spool", db)
