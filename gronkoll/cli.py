@@ -505,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="local date the simulation ends at, exclusive (default: today)")
     p.add_argument("--host", help="address to serve on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to serve on (default: 8000)")
+    p.add_argument(
+        "--influxdb",
+        metavar="URL",
+        help="store the demo in InfluxDB 1.x at URL (database gronkoll) instead of SQLite",
+    )
+    p.add_argument("--influxdb-database", help=argparse.SUPPRESS)  # tests: a database each
     return parser
 
 

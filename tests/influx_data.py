@@ -1,30 +1,28 @@
-"""Test helpers for InfluxDB 1.6: a fresh database per test, and plain HTTP /write of lines."""
+"""The demo municipality in both stores: SQLite, and InfluxDB 1.6 through the real InfluxStore.
+
+`gronkoll demo` runs twice with the same seed and period, once as is and once with
+``--influxdb``, so the two stores get the very same readings through the ordinary ingestion
+path; the parity and Grafana tests read them back.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
-import random
 import urllib.parse
 import urllib.request
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 from servers import InfluxDB
 
-from gronkoll.demo import demo_config, write_config
-from gronkoll.energy import REJECTED, Batch
-from gronkoll.ingest import Ingestor
+from gronkoll.demo import main as demo_main
 from gronkoll.settings import Settings, load_settings
-from gronkoll.simulate import Simulation, calendar
-from gronkoll.statedb import StateDB
-from gronkoll.stores.base import Attribution
 from gronkoll.stores.influxql import InfluxReader
-from gronkoll.stores.sqlite import SqliteStore
 
 
 def influx_post(server: InfluxDB, path: str, params: dict[str, str], body: bytes) -> bytes:
@@ -50,105 +48,47 @@ def write_lines(server: InfluxDB, database: str, lines: list[str], batch: int = 
         influx_post(server, "/write", {"db": database, "precision": "ms"}, body)
 
 
-# --- Until the InfluxDB store's own write side is merged: the same batches, as lines --------
-def _key(text: str) -> str:
-    """A tag key or value, or a field key, escaped as line protocol asks."""
-    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _tags(pairs: dict[str, str | None]) -> str:
-    return ",".join(f"{k}={_key(v)}" for k, v in sorted(pairs.items()) if v is not None)
-
-
-class TeeStore:
-    """A SqliteStore that also writes each batch to InfluxDB as lines in the documented schema.
-
-    Both stores then hold the very same batches, which the parity test compares.
-    """
-
-    def __init__(self, sqlite: Any, server: InfluxDB, database: str, sites: dict[str, str]) -> None:
-        self.sqlite = sqlite
-        self.server = server
-        self.database = database
-        self.sites = sites  # device -> its configured site, for reading points
-        self.totals: dict[tuple[str, str, int], float] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sqlite, name)
-
-    def write(self, batch: Batch, attribution: Mapping[str, Attribution]) -> Any:
-        result = self.sqlite.write(batch, attribution)
-        names = {sid: key for key, sid in self.sqlite._series.items()}
-        points: dict[tuple[str, str, int], list[str]] = defaultdict(list)
-        for sid, t, value, _, _, flag in batch.rows:
-            device, fld = names[sid]
-            measurement = "rejected" if flag == REJECTED else "reading"
-            points[(measurement, device, t)].append(f"{_key(fld)}={value!r}")
-        lines = []
-        for (measurement, device, t), fields in points.items():
-            a = attribution[device]
-            tags = _tags(
-                {"device": device, "site": self.sites[device], "group": a.group, "kind": a.kind}
-            )
-            extra = ',reason="implausible"' if measurement == "rejected" else ""
-            lines.append(f"{measurement},{tags} {','.join(fields)}{extra} {t}")
-        for (quantity, device), hours in batch.hourly.items():
-            a = attribution[device]
-            tags = _tags(
-                {
-                    "device": device,
-                    "site": a.site,
-                    "group": a.group,
-                    "kind": a.kind,
-                    "quantity": quantity,
-                }
-            )
-            for hour, wh in hours.items():
-                total = self.totals[(quantity, device, hour)] = (
-                    self.totals.get((quantity, device, hour), 0.0) + wh
-                )
-                lines.append(f"energy,{tags} wh={total!r} {hour * 3_600_000}")
-        for device, t, kind, detail in batch.events:
-            text = detail.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'event,{_tags({"device": device, "kind": kind})} detail="{text}" {t}')
-        write_lines(self.server, self.database, lines)
-        return result
-
-
 @dataclass(frozen=True)
 class InfluxDemo:
-    """The demo municipality's readings over a few days, in SQLite and InfluxDB alike."""
+    """The demo's readings over a few days, in SQLite (``sqlite``) and InfluxDB (``influx``)."""
 
-    settings: Settings
+    sqlite: Settings
+    influx: Settings
     server: InfluxDB
     database: str
     first: date
     end: date
+    summaries: tuple[str, str]  # what each `gronkoll demo` printed
 
     def reader(self) -> InfluxReader:
-        return InfluxReader(self.server.url, database=self.database, tz=self.settings.tz)
+        return InfluxReader(self.server.url, database=self.database, tz=self.influx.tz)
 
-    def sqlite(self) -> SqliteStore:
-        return SqliteStore(self.settings.store_path / "timeseries.db", self.settings.tz)
+
+def run_demo(folder: Path, days: int, end: date, **options: str | None) -> str:
+    """Run `gronkoll demo --no-serve` into folder; what it printed."""
+    args = argparse.Namespace(
+        no_serve=True, dir=str(folder), days=days, seed=3, host=None, port=None,
+        end=end.isoformat(), **options,
+    )  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert demo_main(args) == 0
+    return out.getvalue()
 
 
 def build_influx_demo(folder: Path, server: InfluxDB, first: date, end: date) -> InfluxDemo:
-    """Simulate the demo's municipality over [first, end) into both stores."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "gronkoll.yaml"
-    write_config(config, demo_config("127.0.0.1", 8000))
-    settings = load_settings(config)
-    database = create_database(server, "demo")
-    sites = {d.id: d.site for d in settings.devices}
-    sqlite = SqliteStore(settings.store_path / "timeseries.db", settings.tz)
-    state = StateDB(settings.state_url)
-    try:
-        ingestor = Ingestor(settings, TeeStore(sqlite, server, database, sites), state)  # type: ignore[arg-type]
-        sim = Simulation(settings, random.Random(7))  # noqa: S311 (a repeatable simulation)
-        sim.plan_meter_swap(first, (end - first).days)
-        for day in calendar(first, end, settings.tz, set()):
-            ingestor.ingest(sim.day(day))
-    finally:
-        state.close()
-        sqlite.close()
-    return InfluxDemo(settings, server, database, first, end)
+    """The demo over [first, end) into SQLite and into a new InfluxDB database."""
+    database = f"demo_{uuid.uuid4().hex[:10]}"
+    days = (end - first).days
+    plain = run_demo(folder / "sqlite", days, end)
+    influx = run_demo(folder / "influx", days, end, influxdb=server.url, influxdb_database=database)
+    assert first == end - timedelta(days=days)
+    return InfluxDemo(
+        sqlite=load_settings(folder / "sqlite" / "gronkoll.yaml"),
+        influx=load_settings(folder / "influx" / "gronkoll.yaml"),
+        server=server,
+        database=database,
+        first=first,
+        end=end,
+        summaries=(plain, influx),
+    )
