@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from gronkoll.collector.batches import Reading
+from gronkoll.collector.device_points import device_lines
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import ClientFactory, new_client, tls_files
 from gronkoll.collector.mqtt_ingest import MqttIngest
@@ -38,6 +39,7 @@ from gronkoll.profiles import ProfileSet, check_device_profiles, load_profiles
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
 from gronkoll.statedb import StatusUpdate
+from gronkoll.stores.influxdb import InfluxStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ class StoreSink:
 
     def _write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
         self.runtime.state.save_device_statuses(statuses)
+        store = self.runtime.store
+        if statuses and isinstance(store, InfluxStore):  # for Grafana: docs/grafana.md
+            store.write_lines(device_lines(statuses, self.runtime.settings.device))
         for status in statuses:
             # The profile says how wide the energy counter is, so a wrap is not a reset.
             profile = (

@@ -67,7 +67,49 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         )
         lines.append(f"  hourly factors: {len(series.by_hour)} hours from {series.path}")
     lines.append(f"  API: http://{settings.api.host}:{settings.api.port}")
+    if settings.store.kind == "influxdb":
+        return _check_influxdb(settings, lines)
     _out("\n".join(lines))
+    return 0
+
+
+def _check_influxdb(settings: Settings, lines: list[str]) -> int:
+    """Add whether the InfluxDB store answers (wrong token, unknown database, unreachable)."""
+    from gronkoll.settings import InfluxdbStore
+    from gronkoll.stores.influxdb import check_store
+
+    assert isinstance(settings.store, InfluxdbStore)  # noqa: S101
+    lines.append(f"  spool: {settings.spool_path} (at most {settings.store.spool_max_mb:g} MB)")
+    try:
+        lines.append(f"  store: {check_store(settings.store)}")
+    except GronkollError as err:
+        lines.append(f"  store: FAILED: {err}")
+        _out("\n".join(lines))
+        return EXIT_FAILURE
+    _out("\n".join(lines))
+    return 0
+
+
+def cmd_spool_status(args: argparse.Namespace) -> int:
+    """Print the InfluxDB store's spool: size, oldest entry and counters (no server needed)."""
+    from gronkoll.stores.spool import Spool
+    from gronkoll.stores.spool_status import render_status
+
+    settings = _settings(args)
+    path = settings.spool_path
+    if path is None:
+        _out("No spool: the store is sqlite (store.kind: influxdb spools its writes).")
+        return 0
+    if not path.exists():
+        _out(f"No spool yet at {path}: nothing was queued.")
+        return 0
+    max_bytes = int(getattr(settings.store, "spool_max_mb", 0) * 1_000_000)
+    spool = Spool(path, max_bytes=max_bytes)
+    try:
+        status = spool.status()
+    finally:
+        spool.close()
+    sys.stdout.write(render_status(status, args.format, settings.tz, _now_ms()))
     return 0
 
 
@@ -485,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the agent (default, needs -c agent.yaml), or postpone a pending shutdown once",
     )
     p.add_argument("--postpone-file", metavar="PATH", help="postpone: the agent's postpone_file")
+    spool = sub.add_parser(
+        "spool", help="the InfluxDB store's spool", description="The InfluxDB store's spool."
+    spool_sub = spool.add_subparsers(dest="spool", required=True, metavar="ACTION")
+    p = command("status", cmd_spool_status, spool_sub)
+    p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
 
     p = command("demo", cmd_demo)
     p.add_argument("--no-serve", action="store_true", help="print the summary and exit")
@@ -494,6 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="local date the simulation ends at, exclusive (default: today)")
     p.add_argument("--host", help="address to serve on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to serve on (default: 8000)")
+    p.add_argument(
+        "--influxdb",
+        metavar="URL",
+        help="store the demo in InfluxDB 1.x at URL (database gronkoll) instead of SQLite",
+    )
+    p.add_argument("--influxdb-database", help=argparse.SUPPRESS)  # tests: a database each
     return parser
 
 

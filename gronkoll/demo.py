@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from gronkoll import demo_influx
 from gronkoll.errors import InputError
 from gronkoll.reports import energy_report, render
 from gronkoll.runtime import Runtime
@@ -37,6 +38,7 @@ HEADER_NOTE = (
 KEY_NAME = "demo"
 RECORD_NAME = "demo.json"  # the period and seed simulated, once all is stored
 PROGRESS_DAYS = 10
+INFLUX_DATABASE = "gronkoll"
 
 SCHOOLS = (  # id, name, code, latitude, longitude, pupils' PCs, staff PCs, meeting rooms
     ("ekbackeskolan", "Ekbackeskolan", "ekb", 55.8532, 13.6621, 155, 25, 2),
@@ -66,8 +68,13 @@ def _site(sid: str, name: str, kind: str, lat: float, lon: float) -> dict[str, A
     return {"id": sid, "name": name, "kind": kind, "latitude": lat, "longitude": lon}
 
 
-def demo_config(host: str, port: int) -> dict[str, Any]:
-    """The demo municipality's configuration, as the data of a gronkoll.yaml."""
+def demo_config(
+    host: str, port: int, influxdb: str | None = None, database: str = INFLUX_DATABASE
+) -> dict[str, Any]:
+    """The demo municipality's configuration, as the data of a gronkoll.yaml.
+
+    With ``influxdb`` (a URL) the store is InfluxDB 1.x there (v1 API), in ``database``.
+    """
     sites: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []
     room = 0
@@ -113,7 +120,15 @@ def demo_config(host: str, port: int) -> dict[str, Any]:
         "sites": sites,
         "groups": [{"id": g, "name": n, "description": d} for g, n, d in GROUPS],
         "devices": devices,
-        "store": {"kind": "sqlite", "path": "gronkoll-data"},
+        "store": {"kind": "sqlite", "path": "gronkoll-data"}
+        if influxdb is None
+        else {
+            "kind": "influxdb",
+            "url": influxdb,
+            "api": "v1",
+            "database": database,
+            "spool_path": "gronkoll-data/spool.sqlite",
+        },
         "api": {"host": host, "port": port},
     }
 
@@ -273,8 +288,14 @@ def main(args: argparse.Namespace) -> int:
     folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="gronkoll-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     config = (folder / DEFAULT_CONFIG_NAME).resolve()
-    write_config(config, demo_config(args.host or "127.0.0.1", args.port or 8000))
+    influxdb = getattr(args, "influxdb", None)
+    database = getattr(args, "influxdb_database", None) or INFLUX_DATABASE
+    write_config(
+        config, demo_config(args.host or "127.0.0.1", args.port or 8000, influxdb, database)
+    )
     settings: Settings = load_settings(config)
+    if influxdb:
+        demo_influx.create_database(settings)
     end = end_date(args.end, settings.tz)
     first = end - timedelta(days=args.days)
     holiday = school_break(first, end)
@@ -286,6 +307,8 @@ def main(args: argparse.Namespace) -> int:
             sys.stderr.write(f"demo: {folder} already holds this demo; reusing its readings\n")
         else:
             feed(runtime, first, end, args.seed, closed)
+            if influxdb:
+                demo_influx.finish(runtime, local_midnight_ms(end, settings.tz) - 60_000)
             record.write_text(json.dumps(run) + "\n", encoding="utf-8")
         key = create_key(runtime.state)
         url = f"http://{settings.api.host}:{settings.api.port}"

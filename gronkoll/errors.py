@@ -17,6 +17,10 @@ class StoreUnavailable(StoreError):
     """A store is locked, read-only, missing or unreachable."""
 
 
+class StoreRejected(StoreError):
+    """A store refused the data itself (malformed, too large): sending it again cannot help."""
+
+
 class InputError(GronkollError):
     """A user-supplied input (a CSV file, a date, an option) is invalid."""
 

@@ -285,6 +285,39 @@ class SqliteStore(Strict):
     busy_timeout_s: float = Field(default=5, ge=0)
 
 
+class InfluxdbStore(Strict):
+    """InfluxDB (docs/influxdb.md): v2 write API (token, org, bucket) or v1 /write (database)."""
+
+    kind: Literal["influxdb"]
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    api: Literal["v2", "v1"] = "v2"
+    org: str | None = None
+    bucket: str | None = None
+    token: SecretStr | None = None
+    database: str | None = None
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    spool_path: str = "spool.sqlite"
+    spool_max_mb: float = Field(default=1024, gt=0)
+    batch_size: int = Field(default=5000, ge=1)
+    gzip: bool = True
+    timeout_s: float = Field(default=10, gt=0)
+    retry_max_s: float = Field(default=60, ge=0.1)
+    path: str = "gronkoll-data"
+    state_url: str | None = None
+
+    @model_validator(mode="after")
+    def _api_keys(self) -> InfluxdbStore:
+        if self.api == "v2":
+            missing = [k for k in ("org", "bucket", "token") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"api v2 needs {', '.join(missing)} (api v1 needs database)")
+        elif not self.database:
+            raise ValueError("api v1 needs database (api v2 needs org, bucket and token)")
+        return self
+
+
 class Factor(Strict):
     gco2e_per_kwh: float = Field(ge=0)
     source: str = Field(min_length=1)
@@ -486,7 +519,7 @@ class Settings(Strict):
     groups: list[Group] = []
     devices: list[Device] = []
     power_profiles: dict[str, PowerProfile] = {}
-    store: SqliteStore = SqliteStore()
+    store: Annotated[SqliteStore | InfluxdbStore, Field(discriminator="kind")] = SqliteStore()
     emissions: Emissions = Emissions()
     energy: EnergySettings = EnergySettings()
     collector: CollectorSettings = CollectorSettings()
@@ -523,6 +556,21 @@ class Settings(Strict):
     def resolve(self, path: str) -> Path:
         """A path from the file, relative to the file's folder."""
         return (self.base_dir / path).resolve()
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_kind_default(cls, value: object) -> object:
+        # kind: sqlite is the default, so a store section may leave it out.
+        if isinstance(value, dict) and "kind" not in value:
+            return {**value, "kind": "sqlite"}
+        return value
+
+    @property
+    def spool_path(self) -> Path | None:
+        """The InfluxDB store's spool file, relative to the config file's folder; else None."""
+        if isinstance(self.store, InfluxdbStore):
+            return self.resolve(self.store.spool_path)
+        return None
 
     def model_post_init(self, context: Any, /) -> None:
         self._device_index = {d.id: d for d in self.devices}
@@ -632,6 +680,8 @@ def parse_settings(data: Any, source: Path) -> Settings:
         lines = []
         for e in err.errors():
             loc = tuple(p for p in e["loc"] if p != "source")
+            if loc[:1] == ("store",) and loc[1:2] in (("sqlite",), ("influxdb",)):
+                loc = loc[:1] + loc[2:]  # the union's tag is not a key in the file
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; config/example.yaml lists every key)"

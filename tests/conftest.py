@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
+import influx_data
 import pytest
 import servers
 from sqlalchemy import create_engine, text
@@ -46,6 +48,16 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Mosq
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.InfluxDB]:
     """An InfluxDB 1.6 server (v1 HTTP API)."""
     yield from _serve(servers.start_influxdb, tmp_path_factory, "influxdb")
+
+
+@pytest.fixture(scope="session")
+def influx_demo(
+    influxdb: servers.InfluxDB, tmp_path_factory: pytest.TempPathFactory
+) -> influx_data.InfluxDemo:
+    """Four days of the demo municipality (the 25-hour 25 October inside) in SQLite and InfluxDB."""
+    return influx_data.build_influx_demo(
+        tmp_path_factory.mktemp("influx-demo"), influxdb, date(2026, 10, 23), date(2026, 10, 27)
+    )
 
 
 @pytest.fixture(scope="session")
