@@ -529,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--postpone-file", metavar="PATH", help="postpone: the agent's postpone_file")
     spool = sub.add_parser(
         "spool", help="the InfluxDB store's spool", description="The InfluxDB store's spool."
+    )
     spool_sub = spool.add_subparsers(dest="spool", required=True, metavar="ACTION")
     p = command("status", cmd_spool_status, spool_sub)
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
