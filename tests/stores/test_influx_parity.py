@@ -102,3 +102,13 @@ def test_the_25_hour_day_has_25_hours_of_energy(influx_demo: InfluxDemo) -> None
     bounds = local_midnight_ms(day, tz), local_midnight_ms(day + timedelta(days=1), tz)
     hours = reader.energy_by_hour("electricity", "kind", *bounds)
     assert len({t for t, _, _ in hours}) == 25
+
+
+def test_the_demo_prints_the_same_reports_from_either_store(influx_demo: InfluxDemo) -> None:
+    def reports(summary: str) -> str:
+        # From the first report to the server room's PUE line; the folder and key differ.
+        return summary[summary.index("Last ") : summary.index("API:")]
+
+    plain, influx = influx_demo.summaries
+    assert "Server room: IT (PDUs)" in reports(influx)
+    assert reports(influx) == reports(plain)
