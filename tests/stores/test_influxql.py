@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from influx_data import create_database, write_lines
-from servers import InfluxDB
+from influx_data import create_database, influx_post, write_lines
+from pydantic import SecretStr
+from servers import InfluxDB, start_influxdb
 
 from gronkoll.errors import StoreError, StoreUnavailable
 from gronkoll.stores.influxql import InfluxReader, quote_ident, quote_string
@@ -141,3 +144,37 @@ def test_a_bad_query_is_a_store_error(reader: InfluxReader):
 def test_identifiers_and_strings_are_quoted():
     assert quote_ident('current_a[1] "x"') == '"current_a[1] \\"x\\""'
     assert quote_string("it's \\ ok") == "'it\\'s \\\\ ok'"
+
+
+@pytest.fixture(scope="module")
+def influxdb_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """An InfluxDB 1.6 that asks for credentials: admin user 'gronkoll'."""
+    with start_influxdb(tmp_path_factory.mktemp("influx-auth"), auth=True) as server:
+        q = "CREATE USER gronkoll WITH PASSWORD 'rätt lösen' WITH ALL PRIVILEGES"
+        influx_post(server, "/query", {"q": q}, b"")  # the first user needs no credentials
+        yield server
+
+
+def test_user_and_password_go_as_basic_auth(influxdb_auth: InfluxDB, tmp_path: Path):
+    good = InfluxReader(
+        influxdb_auth.url,
+        database="gronkoll",
+        tz=STOCKHOLM,
+        username="gronkoll",
+        password=SecretStr("rätt lösen"),
+    )
+    good.query('CREATE DATABASE "gronkoll"')
+    assert good.counts() == {"readings": 0, "intervals": 0, "events": 0}
+    wrong = InfluxReader(
+        influxdb_auth.url,
+        database="gronkoll",
+        tz=STOCKHOLM,
+        username="gronkoll",
+        password=SecretStr("fel-lösen"),
+    )
+    with pytest.raises(StoreError, match=r"database 'gronkoll'\) refused the credentials") as err:
+        wrong.counts()
+    assert "fel-lösen" not in str(err.value)
+    anonymous = InfluxReader(influxdb_auth.url, database="gronkoll", tz=STOCKHOLM)
+    with pytest.raises(StoreError, match="refused the credentials"):
+        anonymous.events()
