@@ -1,48 +1,34 @@
 """The InfluxDB time-series store: writes go through the durable spool, reads through InfluxQL.
 
-``write()`` returns once the batch is committed to the spool (so MQTT may acknowledge it); a
-sender thread sends queued entries in order, several per request up to ``batch_size`` points,
-and deletes them once the server took them. When the server is down the sender backs off
-(capped exponential) and the spool holds the data; ``close()`` sends what it can before it
-returns, and whatever is left is sent by the next process that opens the spool. One process
-at a time sends from a spool file (an advisory lock beside it), so entries never go out of
-order. Reads are answered by InfluxQL on the server (gronkoll/stores/influxql.py).
+``write()`` returns once the batch is committed to the spool (so MQTT may acknowledge it); the
+sender (gronkoll/stores/influx_sender.py) sends queued entries in order and deletes them once
+the server took them; ``close()`` sends what it can before it returns, and whatever is left is
+sent by the next process that opens the spool. Reads are answered by InfluxQL on the server
+(gronkoll/stores/influxql.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from enum import Enum
 from pathlib import Path
-from typing import IO
 from zoneinfo import ZoneInfo
 
 from gronkoll.energy import Batch
-from gronkoll.errors import StoreError, StoreRejected, StoreUnavailable
+from gronkoll.errors import StoreError, StoreUnavailable
 from gronkoll.settings import InfluxdbStore, Settings
 from gronkoll.stores.base import Attribution, WriteResult
+from gronkoll.stores.influx_sender import Sender
 from gronkoll.stores.influx_write import Writer, open_writer
 from gronkoll.stores.influxql import InfluxReader
-from gronkoll.stores.lineprotocol import Encoded, LineEncoder, spool_line
-from gronkoll.stores.spool import Entry, Spool
+from gronkoll.stores.lineprotocol import Encoded, LineEncoder
+from gronkoll.stores.spool import Spool
 
 log = logging.getLogger(__name__)
-
-STATUS_EVERY_S = 10.0
-FIRST_RETRY_S = 0.5
-
-
-class Outcome(Enum):
-    SENT = 1
-    EMPTY = 2
-    FAILED = 3
 
 
 class InfluxStore:
@@ -62,17 +48,17 @@ class InfluxStore:
         self.config = config
         self.tz = tz
         self.spool = Spool(spool_path, max_bytes=int(config.spool_max_mb * 1_000_000), clock=clock)
-        self._encoder = LineEncoder(self.spool.series_name, sites)
+        self._encoder = LineEncoder(self.spool.series.name, sites)
         self.writer = writer or open_writer(config)
-        self._clock = clock
-        self._host = host or socket.gethostname()
         self._reader: InfluxReader | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock_file: IO[bytes] | None = None
-        self._failing: str | None = None
-        self._status_due = 0.0
+        self.sender = Sender(
+            self.spool,
+            self.writer,
+            batch_size=config.batch_size,
+            retry_max_s=config.retry_max_s,
+            clock=clock,
+            host=host or socket.gethostname(),
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def probe(self) -> None:
@@ -80,30 +66,12 @@ class InfluxStore:
         self.writer.send(b"")
 
     def start(self) -> None:
-        """Start the sender thread (it sends what an earlier process left in the spool, too)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="gronkoll-influxdb-sender", daemon=True
-            )
-            self._thread.start()
+        """Start sending (what an earlier process left in the spool, too)."""
+        self.sender.start()
 
     def close(self) -> None:
         """Send what the server takes now, then stop; the rest stays spooled for next time."""
-        self._status_due = 0.0  # a last gronkoll_spool point on the way out
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self.spool.entries and self._lock_file is not None:
-            log.warning(
-                "%d entries stay in the spool %s; they are sent when Gronkoll next runs",
-                self.spool.entries,
-                self.spool.path,
-            )
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        self.sender.stop()
         self.writer.close()
         if self._reader is not None:
             self._reader.close()
@@ -111,18 +79,12 @@ class InfluxStore:
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until the spool is empty (True) or the timeout passes (False)."""
-        deadline = time.monotonic() + timeout_s
-        while self.spool.entries:
-            if time.monotonic() > deadline:
-                return False
-            self._wake.set()
-            time.sleep(0.01)
-        return True
+        return self.sender.flush(timeout_s)
 
     # -- writing -----------------------------------------------------------------------------
     def series_id(self, device: str, field: str) -> int:
         """The spool's stable number for a (device, field) series."""
-        return self.spool.series_id(device, field)
+        return self.spool.series.series_id(device, field)
 
     def write(self, batch: Batch, attribution: Mapping[str, Attribution]) -> WriteResult:
         """Queue the batch durably (lines and hour totals in one transaction) and return."""
@@ -133,7 +95,7 @@ class InfluxStore:
             batch.latest,
             lambda totals: self._encoder.encode(batch, attribution, totals),
         )
-        self._wake.set()
+        self.sender.wake()
         return WriteResult(len(batch.rows), batch.intervals, len(batch.events))
 
     def write_lines(self, lines: Sequence[str]) -> None:
@@ -142,112 +104,7 @@ class InfluxStore:
         if lines:
             body = "\n".join(lines).encode()
             self.spool.append({}, {}, lambda _totals: Encoded(body, len(lines), 0))
-            self._wake.set()
-
-    # -- sending -----------------------------------------------------------------------------
-    def _run(self) -> None:
-        backoff = 0.0
-        while True:
-            outcome = self._send_once() if self._holds_lock() else Outcome.EMPTY
-            if outcome is Outcome.SENT:
-                backoff = 0.0
-                continue
-            if self._stop.is_set():
-                return
-            if outcome is Outcome.EMPTY:
-                backoff = 0.0
-                self._wake.wait(STATUS_EVERY_S)
-                self._wake.clear()
-            else:
-                backoff = min(max(backoff * 2, FIRST_RETRY_S), self.config.retry_max_s)
-                self._stop.wait(backoff)
-
-    def _holds_lock(self) -> bool:
-        if self._lock_file is None:
-            handle = Path(f"{self.spool.path}.lock").open("ab")
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False
-            self._lock_file = handle
-        return True
-
-    def _status(self) -> bytes:
-        now = self._clock()
-        if now < self._status_due:
-            return b""
-        self._status_due = now + STATUS_EVERY_S
-        status = self.spool.status()
-        age = 0.0 if status.oldest_ms is None else max(0.0, now - status.oldest_ms / 1000)
-        return spool_line(
-            self._host,
-            entries=status.entries,
-            size_bytes=status.size_bytes,
-            dropped_total=status.counters["dropped_readings"],
-            oldest_age_s=age,
-            t_ms=round(now * 1000),
-        ).encode()
-
-    def _send_once(self) -> Outcome:
-        entries = self.spool.take(self.config.batch_size)
-        status = self._status()
-        if not entries and not status:
-            return Outcome.EMPTY
-        body = b"\n".join([e.body for e in entries if e.body] + ([status] if status else []))
-        try:
-            self.writer.send(body)
-        except StoreRejected as err:
-            return self._send_one_by_one(entries, err)
-        except StoreError as err:
-            self._failed(entries, err)
-            return Outcome.FAILED
-        self._sent(entries)
-        return Outcome.SENT
-
-    def _send_one_by_one(self, entries: list[Entry], first: StoreRejected) -> Outcome:
-        # One bad entry must not hold back the others: find it by sending them singly.
-        for entry in entries:
-            try:
-                if len(entries) > 1:
-                    self.writer.send(entry.body)
-                else:
-                    raise first
-            except StoreRejected as err:
-                log.error("dropping a spooled batch of %d readings: %s", entry.readings, err)
-                self.spool.rejected([entry], str(err))
-                continue
-            except StoreError as err:
-                self._failed([entry], err)
-                return Outcome.FAILED
-            self._sent([entry])
-        return Outcome.SENT
-
-    def _sent(self, entries: list[Entry]) -> None:
-        if entries:
-            self.spool.sent(entries)
-        if self._failing is not None:
-            self._failing = None
-            log.warning(
-                "%s takes writes again (%d entries left in the spool)",
-                self.writer.target,
-                self.spool.entries,
-            )
-
-    def _failed(self, entries: list[Entry], err: StoreError) -> None:
-        self.spool.failed(str(err))
-        text = str(err)
-        kind = type(err).__name__
-        if self._failing != kind:  # once per condition (down, refused, ...), not every retry
-            self._failing = kind
-            level = logging.WARNING if isinstance(err, StoreUnavailable) else logging.ERROR
-            log.log(
-                level,
-                "%s; readings are kept in the spool %s (%d entries) and sent when it takes them",
-                text,
-                self.spool.path,
-                self.spool.entries,
-            )
+            self.sender.wake()
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self) -> InfluxReader:
@@ -280,7 +137,7 @@ class InfluxStore:
     def latest(self, field: str) -> dict[str, tuple[int, float]]:
         """The newest (time ms, value) of a field per device: the server's, or what this
         spool queued when that is newer or the server does not answer."""
-        local = self.spool.latest(field)
+        local = self.spool.series.latest(field)
         try:
             remote: dict[str, tuple[int, float]] = self._read().latest(field)
         except StoreUnavailable as err:
@@ -294,7 +151,7 @@ class InfluxStore:
     def last_times(self) -> dict[tuple[str, str], int]:
         """The newest reading this spool queued per (device, field): what the energy engine
         resumes from, known even while the server is down."""
-        return self.spool.last_times()
+        return self.spool.series.last_times()
 
     def events(
         self, device: str | None = None, limit: int = 100

@@ -27,7 +27,7 @@ from gronkoll.energy import MS_PER_HOUR, REJECTED, Batch
 from gronkoll.stores.base import UNGROUPED, Attribution
 
 #: (quantity, device, UTC hour index) -> the device's cumulative Wh in that hour
-HourTotals = Mapping[tuple[str, str, int], float]
+TotalsByHour = Mapping[tuple[str, str, int], float]
 
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " ", "\r": " "})
 
@@ -69,8 +69,9 @@ class LineEncoder:
         own site (an Attribution leaves it out for sub-metered devices)."""
         self._series_name = series_name
         self._sites = sites
-        # series id -> (device, "reading,<tags>", "rejected,<tags>", escaped field key)
+        # series id -> (device, "reading,<tags>", "rejected,<tags>", "<escaped field key>=")
         self._series: dict[int, tuple[str, str, str, str]] = {}
+        self._energy: dict[tuple[str, str], tuple[Attribution, str]] = {}
 
     def _series_info(
         self, sid: int, attribution: Mapping[str, Attribution]
@@ -87,17 +88,17 @@ class LineEncoder:
                     "site": self._sites.get(device, a.site),
                 }
             )
-            info = (device, f"reading{tags}", f"rejected{tags}", escape_key(field))
+            info = (device, f"reading{tags}", f"rejected{tags}", f"{escape_key(field)}=")
             self._series[sid] = info
         return info
 
     def encode(
-        self, batch: Batch, attribution: Mapping[str, Attribution], totals: HourTotals
+        self, batch: Batch, attribution: Mapping[str, Attribution], totals: TotalsByHour
     ) -> Encoded:
         """The batch's readings, rejected readings, energy hours and events as lines."""
         lines: list[str] = []
         readings = self._readings(batch, attribution, lines)
-        lines.extend(energy_lines(batch, attribution, totals))
+        lines.extend(energy_lines(batch, attribution, totals, self._energy))
         lines.extend(
             f"event{tag_set({'device': d, 'kind': k})} detail={string_field(x)} {t}"
             for d, t, k, x in batch.events
@@ -110,23 +111,26 @@ class LineEncoder:
     ) -> int:
         accepted: dict[tuple[str, int], list[str]] = {}
         refused: dict[tuple[str, int], tuple[str, list[str]]] = {}
-        info = self._series
-        count = 0
+        info, isfinite, count = self._series, math.isfinite, 0
         for sid, t, value, _t0, _wh, flag in batch.rows:
             series = info.get(sid) or self._series_info(sid, attribution)
-            if not math.isfinite(value):
+            if not isfinite(value):
                 continue
             count += 1
-            field = f"{series[3]}={float(value)!r}"
+            field = f"{series[3]}{value!r}"  # a number without the i suffix is a float
             if flag == REJECTED:
                 refused.setdefault((series[0], t), (series[2], []))[1].append(field)
                 continue
-            fields = accepted.get((series[1], t))
+            key = (series[1], t)
+            fields = accepted.get(key)
             if fields is None:
-                accepted[(series[1], t)] = [field]
+                accepted[key] = [field]
             else:
                 fields.append(field)
-        lines.extend(f"{prefix} {','.join(fields)} {t}" for (prefix, t), fields in accepted.items())
+        lines += [
+            f"{prefix} {fields[0] if len(fields) == 1 else ','.join(fields)} {t}"
+            for (prefix, t), fields in accepted.items()
+        ]
         if refused:
             reasons: dict[tuple[str, int], list[str]] = {}
             for device, t, kind, detail in batch.events:
@@ -138,25 +142,31 @@ class LineEncoder:
         return count
 
 
+def energy_prefix(quantity: str, device: str, a: Attribution) -> str:
+    """``energy,<tags>`` of a device's energy points."""
+    tags = {"device": device, "group": a.group or UNGROUPED, "kind": a.kind, "quantity": quantity}
+    return f"energy{tag_set({**tags, 'site': a.site})}"
+
+
 def energy_lines(
-    batch: Batch, attribution: Mapping[str, Attribution], totals: HourTotals
+    batch: Batch,
+    attribution: Mapping[str, Attribution],
+    totals: TotalsByHour,
+    prefixes: dict[tuple[str, str], tuple[Attribution, str]] | None = None,
 ) -> list[str]:
-    """One ``energy`` point per (quantity, device, hour) the batch touched, at its total."""
+    """One ``energy`` point per (quantity, device, hour) the batch touched, at its total;
+    ``prefixes`` caches each device's tags between batches."""
+    cache = {} if prefixes is None else prefixes
     out = []
     for (quantity, device), hours in batch.hourly.items():
         a = attribution[device]
-        tags = tag_set(
-            {
-                "device": device,
-                "group": a.group or UNGROUPED,
-                "kind": a.kind,
-                "quantity": quantity,
-                "site": a.site,
-            }
-        )
-        for hour in hours:
-            wh = totals[(quantity, device, hour)]
-            out.append(f"energy{tags} wh={float(wh)!r} {hour * MS_PER_HOUR}")
+        cached = cache.get((quantity, device))
+        if cached is None or cached[0] is not a:
+            cached = cache[(quantity, device)] = (a, energy_prefix(quantity, device, a))
+        prefix = cached[1]
+        out += [
+            f"{prefix} wh={float(totals[(quantity, device, h)])!r} {h * MS_PER_HOUR}" for h in hours
+        ]
     return out
 
 

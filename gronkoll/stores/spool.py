@@ -20,20 +20,20 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gronkoll.errors import StoreError, StoreUnavailable
-from gronkoll.stores.lineprotocol import Encoded, HourTotals
+from gronkoll.stores.hour_totals import HourTotals
+from gronkoll.stores.lineprotocol import Encoded, TotalsByHour
+from gronkoll.stores.spool_series import SpoolSeries
 from gronkoll.stores.spool_status import SpoolStatus
+from gronkoll.stores.sqlite import immediate_transaction
 
 log = logging.getLogger(__name__)
 
-#: Hour totals untouched this long are forgotten (a later write to such an hour starts anew).
-TOTALS_KEEP_S = 40 * 86400
-PRUNE_EVERY_S = 3600
 DROP_LOG_EVERY_S = 60.0
 COUNTERS = (
     "queued_entries",
@@ -42,20 +42,15 @@ COUNTERS = (
     "sent_readings",
     "dropped_entries",
     "dropped_readings",
+    "rejected_entries",
     "rejected_readings",
     "send_failures",
 )
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS series(
-    id INTEGER PRIMARY KEY, device TEXT NOT NULL, field TEXT NOT NULL, UNIQUE(device, field));
 CREATE TABLE IF NOT EXISTS queue(
     id INTEGER PRIMARY KEY AUTOINCREMENT, queued_ms INTEGER NOT NULL, points INTEGER NOT NULL,
     readings INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS totals(
-    quantity TEXT NOT NULL, device TEXT NOT NULL, hour INTEGER NOT NULL, wh REAL NOT NULL,
-    touched_ms INTEGER NOT NULL, PRIMARY KEY(quantity, device, hour)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS latest(series INTEGER PRIMARY KEY, t INTEGER NOT NULL, value REAL);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS notes(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -80,7 +75,7 @@ class Spool:
         self.path = path
         self.max_bytes = max_bytes
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the encoder may look a series up while queueing
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -93,30 +88,21 @@ class Spool:
                 self._db.executemany(
                     "INSERT OR IGNORE INTO counters VALUES (?, 0)", [(c,) for c in COUNTERS]
                 )
+                self._totals = HourTotals(self._db)
+                self.series = SpoolSeries(self._db, self._lock, self._errors)
             self._entries, self._bytes = self._db.execute(
                 "SELECT count(*), coalesce(sum(bytes), 0) FROM queue"
             ).fetchone()
-            rows = self._db.execute("SELECT id, device, field FROM series").fetchall()
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{path}: cannot open the spool: {err}") from None
         except OSError as err:
             raise StoreUnavailable(f"{path}: cannot open the spool: {err.strerror}") from None
-        self._ids: dict[tuple[str, str], int] = {(d, f): i for i, d, f in rows}
-        self._names: dict[int, tuple[str, str]] = {i: (d, f) for i, d, f in rows}
-        self._totals: dict[tuple[str, str, int], float] = {}
+        self._changes = self._changes_now()
         self._inflight: set[int] = set()
-        self._pruned_at = 0
         self._dropped_logged_at = -DROP_LOG_EVERY_S
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return immediate_transaction(self._db)
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -126,53 +112,19 @@ class Spool:
         with self._lock:
             self._db.close()
 
-    # -- series ----------------------------------------------------------------------------
-    def series_id(self, device: str, field: str) -> int:
-        """The stable number of a (device, field) series, created on first use."""
-        sid = self._ids.get((device, field))
-        if sid is None:
-            with self._lock, self._errors():
-                cur = self._db.execute(
-                    "INSERT INTO series(device, field) VALUES (?, ?)", (device, field)
-                )
-            sid = int(cur.lastrowid or 0)
-            self._ids[(device, field)] = sid
-            self._names[sid] = (device, field)
-        return sid
-
-    def series_name(self, sid: int) -> tuple[str, str]:
-        """(device, field) of a series number."""
-        return self._names[sid]
-
-    def last_times(self) -> dict[tuple[str, str], int]:
-        """The newest reading queued per (device, field), sent or not."""
-        with self._lock, self._errors():
-            rows = self._db.execute("SELECT series, t FROM latest").fetchall()
-        return {self._names[s]: int(t) for s, t in rows}
-
-    def latest(self, field: str) -> dict[str, tuple[int, float]]:
-        """The newest (time ms, value) queued of a field, per device."""
-        with self._lock, self._errors():
-            rows = self._db.execute("SELECT series, t, value FROM latest").fetchall()
-        out = {}
-        for s, t, v in rows:
-            device, f = self._names[s]
-            if f == field:
-                out[device] = (int(t), float(v))
-        return out
-
     # -- queueing ----------------------------------------------------------------------------
     def append(
         self,
         hourly: Mapping[tuple[str, str], Mapping[int, float]],
         latest: Mapping[int, tuple[int, float]],
-        encode: Callable[[HourTotals], Encoded],
+        encode: Callable[[TotalsByHour], Encoded],
     ) -> Encoded:
         """Add a batch's energy to the hour totals and queue its lines, in one transaction."""
         now = self._now_ms()
         with self._lock, self._errors():
             with self._transaction():
-                totals = self._add_totals(hourly, now)
+                self._catch_up()
+                totals = self._totals.add(hourly, now)
                 encoded = encode(totals)
                 self._db.execute(
                     "INSERT INTO queue(queued_ms, points, readings, bytes, body) "
@@ -180,41 +132,15 @@ class Spool:
                     (now, encoded.points, encoded.readings, len(encoded.body), encoded.body),
                 )
                 self._count(queued_entries=1, queued_readings=encoded.readings)
-                self._db.executemany(
-                    "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT(series) DO UPDATE SET "
-                    "t=excluded.t, value=excluded.value WHERE excluded.t > latest.t",
-                    [(s, t, v) for s, (t, v) in latest.items()],
-                )
+                self.series.save_latest(latest)
                 evicted = self._evict(len(encoded.body))
-                if now - self._pruned_at > PRUNE_EVERY_S * 1000:
-                    self._prune(now)
-            self._totals.update(totals)  # only once committed: a rolled-back batch adds nothing
+            self._totals.committed(totals)  # not before: a rolled-back batch adds nothing
+            self._changes += 1 + evicted[0]
             self._entries += 1 - evicted[0]
             self._bytes += len(encoded.body) - evicted[1]
         if evicted[2]:
             self._log_dropped(evicted[2])
         return encoded
-
-    def _add_totals(
-        self, hourly: Mapping[tuple[str, str], Mapping[int, float]], now: int
-    ) -> dict[tuple[str, str, int], float]:
-        cache = self._totals
-        changed: dict[tuple[str, str, int], float] = {}
-        for (quantity, device), hours in hourly.items():
-            for hour, wh in hours.items():
-                key = (quantity, device, hour)
-                old = cache.get(key)
-                if old is None:
-                    row = self._db.execute(
-                        "SELECT wh FROM totals WHERE quantity=? AND device=? AND hour=?", key
-                    ).fetchone()
-                    old = float(row[0]) if row else 0.0
-                changed[key] = old + wh
-        self._db.executemany(
-            "INSERT OR REPLACE INTO totals VALUES (?, ?, ?, ?, ?)",
-            [(*k, v, now) for k, v in changed.items()],
-        )
-        return changed
 
     def _evict(self, new_bytes: int) -> tuple[int, int, int]:
         """Delete the oldest entries while the spool is over its bound: (entries, bytes,
@@ -224,7 +150,7 @@ class Spool:
             return (0, 0, 0)
         entries = freed = readings = 0
         for eid, nbytes, nreadings in self._db.execute(
-            "SELECT id, bytes, readings FROM queue ORDER BY id"
+            "SELECT id, bytes, readings FROM queue ORDER BY id LIMIT 10000"
         ).fetchall():
             if size - freed <= self.max_bytes:
                 break
@@ -250,10 +176,24 @@ class Spool:
                 self.counters()["dropped_readings"],
             )
 
-    def _prune(self, now: int) -> None:
-        self._pruned_at = now
-        self._db.execute("DELETE FROM totals WHERE touched_ms < ?", (now - TOTALS_KEEP_S * 1000,))
-        self._totals.clear()
+    def _changes_now(self) -> int:
+        """Entries ever queued, sent, dropped or refused: moves with every change to the queue."""
+        (value,) = self._db.execute(
+            "SELECT coalesce(sum(value), 0) FROM counters WHERE name IN "
+            "('queued_entries', 'sent_entries', 'dropped_entries', 'rejected_entries')"
+        ).fetchone()
+        return int(value)
+
+    def _catch_up(self) -> None:
+        """Another process changed this file since we last did: what we keep in memory
+        (totals, size) may be stale, so read it again."""
+        now = self._changes_now()
+        if now != self._changes:
+            self._totals.forget()
+            self._entries, self._bytes = self._db.execute(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM queue"
+            ).fetchone()
+            self._changes = now
 
     def _count(self, **increments: int) -> None:
         self._db.executemany(
@@ -278,13 +218,13 @@ class Spool:
         """The oldest entries, at least one, up to max_points points; marked as being sent."""
         out: list[Entry] = []
         with self._lock, self._errors():
-            rows = self._db.execute(
-                "SELECT id, body, points, readings FROM queue ORDER BY id LIMIT 64"
-            ).fetchall()
             points = 0
-            for eid, body, npoints, nreadings in rows:
+            for eid, npoints, nreadings in self._db.execute(
+                "SELECT id, points, readings FROM queue ORDER BY id LIMIT 256"
+            ).fetchall():
                 if out and points + npoints > max_points:
                     break
+                (body,) = self._db.execute("SELECT body FROM queue WHERE id=?", (eid,)).fetchone()
                 out.append(Entry(int(eid), bytes(body), int(npoints), int(nreadings)))
                 points += npoints
             self._inflight = {e.id for e in out}
@@ -296,7 +236,7 @@ class Spool:
 
     def rejected(self, entries: list[Entry], reason: str) -> None:
         """Forget entries the store refused as malformed (it would refuse them forever)."""
-        self._remove(entries, rejected_readings=_readings(entries))
+        self._remove(entries, rejected_entries=len(entries), rejected_readings=_readings(entries))
         self.note_error(f"the store refused {len(entries)} entries: {reason}")
 
     def _remove(self, entries: list[Entry], **counts: int) -> None:

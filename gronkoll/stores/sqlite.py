@@ -51,6 +51,18 @@ CREATE TABLE IF NOT EXISTS rollup_day(
 """
 
 
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction begun at once (IMMEDIATE), rolled back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def _translate(err: sqlite3.Error, path: Path) -> StoreError:
     text = str(err)
     if "locked" in text or "busy" in text:
@@ -75,7 +87,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA cache_size=-65536")
             self._db.execute("PRAGMA temp_store=MEMORY")
-            with self._transaction():
+            with immediate_transaction(self._db):
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -90,16 +102,6 @@ class SqliteStore:
         self._day_of_hour: dict[int, int] = {}
 
     # -- housekeeping --------------------------------------------------------------------
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     def _check_meta(self) -> None:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
@@ -152,7 +154,7 @@ class SqliteStore:
         if not batch.rows and not batch.events:
             return WriteResult(0, 0, 0)
         try:
-            with self._transaction():
+            with immediate_transaction(self._db):
                 self._write_rows(batch)
                 if batch.events:
                     self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", batch.events)

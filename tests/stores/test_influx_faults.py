@@ -268,7 +268,20 @@ def test_the_sender_logs_a_dead_server_once_and_its_return_once(
             assert store.flush(timeout_s=30)
     finally:
         influxdb.start()
-    messages = [r.getMessage() for r in caplog.records if r.name == "gronkoll.stores.influxdb"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "gronkoll.stores.influx_sender"]
     assert sum("readings are kept in the spool" in m for m in messages) == 1  # not per retry
     assert sum("takes writes again" in m for m in messages) == 1
     assert influxql(influxdb.url, "SELECT count(*) FROM gronkoll_spool", db)
+
+
+def test_an_unknown_retention_policy_gives_one_clear_message(
+    influxdb: servers.InfluxDB, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = new_database(influxdb.url)
+    config = write_config(tmp_path, v1_store(influxdb.url, db, retention_policy="forever"))
+    code, out, _ = run(["check-config"], capsys, config)
+    assert code == 1
+    assert (
+        f"store: FAILED: InfluxDB at {influxdb.url} (database '{db}'): retention policy "
+        "not found: forever; fix store.retention_policy" in out
+    )

@@ -7,9 +7,11 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import httpx
 import pytest
 import servers
 from influx_cases import (
+    STEP,
     T0,
     export,
     influxql,
@@ -24,6 +26,8 @@ from influx_cases import (
 from gronkoll.cli import main
 from gronkoll.runtime import Runtime
 from gronkoll.settings import load_settings
+from gronkoll.stores.influx_sender import Sender
+from gronkoll.stores.influxdb import InfluxStore
 
 pytestmark = pytest.mark.integration
 H = 3_600_000
@@ -64,7 +68,9 @@ def influx_hours(url: str, db: str, tag: str) -> dict:
 
 def test_v1_writes_follow_the_documented_schema(influxdb: servers.InfluxDB, tmp_path: Path) -> None:
     db = new_database(influxdb.url)
-    config = write_config(tmp_path / "influx", v1_store(influxdb.url, db))
+    config = write_config(
+        tmp_path / "influx", v1_store(influxdb.url, db, retention_policy="autogen")
+    )
     items = readings(3000)
 
     ingest(config, items)
@@ -166,3 +172,54 @@ def test_spool_status_works_without_the_server(
     data = json.loads(capsys.readouterr().out)
     assert data["entries"] == 1 and data["counters"]["queued_readings"] == 100
     assert data["oldest_entry"] is not None
+
+
+def test_lines_the_server_refuses_are_dropped_alone_and_counted(
+    influxdb: servers.InfluxDB, tmp_path: Path
+) -> None:
+    db = new_database(influxdb.url)
+    later = T0 + 10 * 24 * H  # another week, so another shard: only its points conflict
+    conflict = 'reading,device=pc-2,group=elevdatorer,kind=pc,site=skola1 power_w="text"'
+    httpx.post(
+        f"{influxdb.url}/write",
+        params={"db": db, "precision": "ms"},
+        content=f"{conflict} {later - STEP}",
+        timeout=10,
+    ).raise_for_status()
+    config = write_config(tmp_path, v1_store(influxdb.url, db))
+    with Runtime(load_settings(config)) as rt:
+        store = rt.store
+        assert isinstance(store, InfluxStore)
+        store.sender.stop()  # queue all three first, so they go out in one request
+        rt.ingestor.ingest(readings(50))
+        rt.ingestor.ingest(readings(50, start=later))  # pc-2's power_w is text there
+        rt.ingestor.ingest(readings(50, start=later + 30 * 24 * H))
+        assert store.spool.entries == 3
+        store.sender = Sender(
+            store.spool, store.writer, batch_size=10_000, retry_max_s=1, host="test"
+        )
+        store.sender.start()
+        assert store.flush(timeout_s=30)
+        counters = store.spool.status().counters
+    assert counters["sent_entries"] == 2
+    assert counters["rejected_entries"] == 1 and counters["rejected_readings"] == 50
+    # the entries before and after the bad one arrived whole; of the bad one, InfluxDB kept
+    # what it could (a partial write): all but the conflicting power readings
+    assert scalar(influxdb.url, 'SELECT count("state") FROM reading', db) == 30
+    assert scalar(influxdb.url, 'SELECT count("power_w") FROM reading', db) == 60
+
+
+def test_a_full_spool_drops_the_oldest_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{servers.free_tcp_ports(1)[0]}"
+    config = write_config(tmp_path, v1_store(url, "x", spool_max_mb=0.02))  # 20 kB
+    items = readings(2000)
+    ingest(config, items, batch=100)
+    assert main(["spool", "status", "--format", "json", "-c", str(config)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    counters = data["counters"]
+    assert data["bytes"] <= 20_000
+    assert counters["dropped_readings"] > 0
+    assert counters["dropped_readings"] + 100 * data["entries"] == 2000  # each one counted
+    assert counters["dropped_readings"] == 100 * counters["dropped_entries"]
