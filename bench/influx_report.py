@@ -2,7 +2,7 @@
 
 Builds the demo municipality (627 devices) over ``--days`` days twice with the same seed,
 once into the SQLite store and once into an InfluxDB 1.x server through the InfluxDB store
-(`gronkoll demo --influxdb`), then times the same reports on both, in the same run:
+(as `gronkoll demo --influxdb` does), then times the same reports on both, in the same run:
 
 * by device per month over the whole period (the largest answer: a row per device and day);
 * by site per month, by kind per week, by group per day;
@@ -30,13 +30,15 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from gronkoll.demo import main as demo_main
+from gronkoll import demo_influx
+from gronkoll.demo import RECORD_NAME, demo_config, feed, write_config
 from gronkoll.reports import EnergyReport, energy_report
 from gronkoll.runtime import Runtime
 from gronkoll.settings import load_settings
 from gronkoll.timeparse import local_midnight_ms
 
 END = date(2026, 11, 1)
+TIMEOUT_S = 300.0
 REPORTS = (  # by, bucket, days back from the end (None: the whole period)
     ("device", "month", None),
     ("site", "month", None),
@@ -47,15 +49,27 @@ REPORTS = (  # by, bucket, days back from the end (None: the whole period)
 
 
 def build(folder: Path, days: int, influxdb: str | None, database: str) -> tuple[Path, float]:
-    """Run the demo into folder; its config file and how long it took (s)."""
-    args = argparse.Namespace(
-        no_serve=True, dir=str(folder), days=days, seed=1, host=None, port=None,
-        end=END.isoformat(), influxdb=influxdb, influxdb_database=database,
-    )  # fmt: skip
+    """The demo's readings over [END - days, END) in folder's store; config and seconds taken.
+
+    As `gronkoll demo` does, without its summary; InfluxDB gets a long timeout, as a year's
+    query needs more than the default.
+    """
+    config = folder / "gronkoll.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    store = None
+    if influxdb:
+        store = {**demo_influx.store_section(influxdb, database), "timeout_s": TIMEOUT_S}
+    write_config(config, demo_config("127.0.0.1", 8000, store))
+    if (folder / RECORD_NAME).exists():
+        return config, 0.0  # built by an earlier run (or by `gronkoll demo`)
+    settings = load_settings(config)
+    demo_influx.create_database(settings)
     started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        demo_main(args)
-    return folder / "gronkoll.yaml", time.perf_counter() - started
+    with Runtime(settings) as rt, contextlib.redirect_stderr(io.StringIO()):
+        feed(rt, END - timedelta(days=days), END, 1, set())
+        demo_influx.finish(rt, local_midnight_ms(END, settings.tz) - 60_000)
+    (folder / RECORD_NAME).write_text("built\n", encoding="utf-8")
+    return config, time.perf_counter() - started
 
 
 def timed(config: Path, by: str, bucket: str, back: int | None, days: int, repeat: int):  # type: ignore[no-untyped-def]
