@@ -273,7 +273,8 @@ class Spool:
 
     def counters(self) -> dict[str, int]:
         """Every counter, since the spool file was made."""
-        rows: list[Any] = self._db.execute("SELECT name, value FROM counters").fetchall()
+        with self._lock, self._errors():
+            rows: list[Any] = self._db.execute("SELECT name, value FROM counters").fetchall()
         return {str(n): int(v) for n, v in rows}
 
     def status(self) -> SpoolStatus:
