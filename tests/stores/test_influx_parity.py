@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from gronkoll.api import create_app
 from gronkoll.cli import main
+from gronkoll.errors import StoreUnavailable
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
 from gronkoll.stores.base import DIMENSIONS
@@ -112,3 +113,11 @@ def test_the_demo_prints_the_same_reports_from_either_store(influx_demo: InfluxD
     plain, influx = influx_demo.summaries
     assert "Server room: IT (PDUs)" in reports(influx)
     assert reports(influx) == reports(plain)
+
+
+def test_reads_wait_at_most_query_timeout_s(influx_demo: InfluxDemo) -> None:
+    settings = influx_demo.influx
+    store = settings.store.model_copy(update={"query_timeout_s": 0.001})
+    with Runtime(settings.model_copy(update={"store": store})) as rt:
+        with pytest.raises(StoreUnavailable, match=r"timed out"):
+            rt.store.counts()  # a count over every reading takes far longer than 1 ms
