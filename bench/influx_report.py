@@ -38,7 +38,6 @@ from gronkoll.settings import load_settings
 from gronkoll.timeparse import local_midnight_ms
 
 END = date(2026, 11, 1)
-TIMEOUT_S = 300.0
 REPORTS = (  # by, bucket, days back from the end (None: the whole period)
     ("device", "month", None),
     ("site", "month", None),
@@ -51,14 +50,11 @@ REPORTS = (  # by, bucket, days back from the end (None: the whole period)
 def build(folder: Path, days: int, influxdb: str | None, database: str) -> tuple[Path, float]:
     """The demo's readings over [END - days, END) in folder's store; config and seconds taken.
 
-    As `gronkoll demo` does, without its summary; InfluxDB gets a long timeout, as a year's
-    query needs more than the default.
+    As `gronkoll demo` does, without its summary.
     """
     config = folder / "gronkoll.yaml"
     folder.mkdir(parents=True, exist_ok=True)
-    store = None
-    if influxdb:
-        store = {**demo_influx.store_section(influxdb, database), "timeout_s": TIMEOUT_S}
+    store = demo_influx.store_section(influxdb, database) if influxdb else None
     write_config(config, demo_config("127.0.0.1", 8000, store))
     if (folder / RECORD_NAME).exists():
         return config, 0.0  # built by an earlier run (or by `gronkoll demo`)
