@@ -38,7 +38,6 @@ HEADER_NOTE = (
 KEY_NAME = "demo"
 RECORD_NAME = "demo.json"  # the period and seed simulated, once all is stored
 PROGRESS_DAYS = 10
-INFLUX_DATABASE = "gronkoll"
 
 SCHOOLS = (  # id, name, code, latitude, longitude, pupils' PCs, staff PCs, meeting rooms
     ("ekbackeskolan", "Ekbackeskolan", "ekb", 55.8532, 13.6621, 155, 25, 2),
@@ -68,13 +67,9 @@ def _site(sid: str, name: str, kind: str, lat: float, lon: float) -> dict[str, A
     return {"id": sid, "name": name, "kind": kind, "latitude": lat, "longitude": lon}
 
 
-def demo_config(
-    host: str, port: int, influxdb: str | None = None, database: str = INFLUX_DATABASE
-) -> dict[str, Any]:
-    """The demo municipality's configuration, as the data of a gronkoll.yaml.
-
-    With ``influxdb`` (a URL) the store is InfluxDB 1.x there (v1 API), in ``database``.
-    """
+def demo_config(host: str, port: int, store: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The demo municipality's configuration, as the data of a gronkoll.yaml (``store``:
+    another store section than the embedded SQLite store)."""
     sites: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []
     room = 0
@@ -120,15 +115,7 @@ def demo_config(
         "sites": sites,
         "groups": [{"id": g, "name": n, "description": d} for g, n, d in GROUPS],
         "devices": devices,
-        "store": {"kind": "sqlite", "path": "gronkoll-data"}
-        if influxdb is None
-        else {
-            "kind": "influxdb",
-            "url": influxdb,
-            "api": "v1",
-            "database": database,
-            "spool_path": "gronkoll-data/spool.sqlite",
-        },
+        "store": store or {"kind": "sqlite", "path": "gronkoll-data"},
         "api": {"host": host, "port": port},
     }
 
@@ -258,8 +245,10 @@ def summary(
         + ")",
         f"  simulated: {f} to {t} (end exclusive, {(end - first).days} days, "
         f"school break: {school_break})",
-        f"  stored:    {counts['readings']:,} readings, {counts['intervals']:,} energy intervals, "
-        f"{counts['events']:,} events",
+        f"  stored:    {counts['readings']:,} readings, {counts['intervals']:,} "
+        # InfluxDB keeps energy per device and hour (docs/influxdb.md), not per interval.
+        + ("energy intervals, " if settings.store.kind == "sqlite" else "hourly energy points, ")
+        + f"{counts['events']:,} events",
     ]
     lines += [
         "",
@@ -289,10 +278,8 @@ def main(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     config = (folder / DEFAULT_CONFIG_NAME).resolve()
     influxdb = getattr(args, "influxdb", None)
-    database = getattr(args, "influxdb_database", None) or INFLUX_DATABASE
-    write_config(
-        config, demo_config(args.host or "127.0.0.1", args.port or 8000, influxdb, database)
-    )
+    store = demo_influx.store_section(influxdb, args.influxdb_database) if influxdb else None
+    write_config(config, demo_config(args.host or "127.0.0.1", args.port or 8000, store))
     settings: Settings = load_settings(config)
     if influxdb:
         demo_influx.create_database(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import UTC, datetime
+from typing import Any
 
 from gronkoll.errors import StoreUnavailable
 from gronkoll.runtime import Runtime
@@ -18,7 +19,19 @@ from gronkoll.statedb import StatusUpdate
 from gronkoll.stores.influxdb import InfluxStore
 from gronkoll.stores.influxql import InfluxReader, quote_ident
 
+DATABASE = "gronkoll"
 FLUSH_TIMEOUT_S = 900.0
+
+
+def store_section(url: str, database: str | None = None) -> dict[str, Any]:
+    """The demo config's store: InfluxDB 1.x at url (v1 API), its spool in the data folder."""
+    return {
+        "kind": "influxdb",
+        "url": url,
+        "api": "v1",
+        "database": database or DATABASE,
+        "spool_path": "gronkoll-data/spool.sqlite",
+    }
 
 
 def create_database(settings: Settings) -> None:

@@ -303,6 +303,7 @@ class InfluxdbStore(Strict):
     batch_size: int = Field(default=5000, ge=1)
     gzip: bool = True
     timeout_s: float = Field(default=10, gt=0)
+    query_timeout_s: float = Field(default=120, gt=0)  # InfluxQL reads: a year takes seconds
     retry_max_s: float = Field(default=60, ge=0.1)
     path: str = "gronkoll-data"
     state_url: str | None = None

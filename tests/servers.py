@@ -499,8 +499,9 @@ class InfluxDB(Server):
         return f"http://{self.host}:{self.port}"
 
 
-def start_influxdb(data_dir: Path) -> InfluxDB:
-    """Start InfluxDB 1.x with its data, meta and WAL dirs in data_dir."""
+def start_influxdb(data_dir: Path, *, auth: bool = False) -> InfluxDB:
+    """Start InfluxDB 1.x with its data, meta and WAL dirs in data_dir; with auth=True it
+    asks for credentials (create the first admin user while none exists)."""
     program = find_program("influxd", package="influxdb")
     port, rpc_port = free_tcp_ports(2)
     config = data_dir / "influxdb.conf"
@@ -526,6 +527,7 @@ bind-address = "{HOST}:{rpc_port}"
   bind-address = "{HOST}:{port}"
   log-enabled = false
   pprof-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 
 [continuous_queries]
   enabled = false

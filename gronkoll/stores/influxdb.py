@@ -118,7 +118,7 @@ class InfluxStore:
                 password=c.password,
                 token=c.token if c.api == "v2" else None,
                 tz=self.tz,
-                timeout_s=c.timeout_s,
+                timeout_s=c.query_timeout_s,
             )
         return self._reader
 

@@ -12,6 +12,7 @@ document.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
@@ -44,8 +45,8 @@ def quote_string(value: str) -> str:
 class InfluxReader:
     """The read side of the InfluxDB store: InfluxQL over HTTP ``/query``.
 
-    Authentication is ``u``/``p`` for InfluxDB 1.x, or ``Authorization: Token ...`` for a
-    2.x or 3.x server (a database and retention policy mapped to a bucket by DBRP).
+    Authentication is a user and password (HTTP basic auth) for InfluxDB 1.x, or
+    ``Authorization: Token ...`` for a 2.x or 3.x server (a database and retention policy mapped to a bucket by DBRP).
     """
 
     def __init__(
@@ -97,10 +98,12 @@ class InfluxReader:
         if self._token is not None:
             headers["Authorization"] = f"Token {self._token.get_secret_value()}"
         elif self._username is not None:
-            fields["u"] = self._username
-            fields["p"] = self._password.get_secret_value() if self._password else ""
+            # Basic auth: InfluxDB 1.x takes u and p only in the URL, which servers log.
+            password = self._password.get_secret_value() if self._password else ""
+            pair = f"{self._username}:{password}".encode()  # UTF-8, as InfluxDB reads it
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         try:
-            # POST keeps the query and credentials out of URLs (and server access logs).
+            # POST keeps the query out of URLs (and server access logs).
             return self._pool.request(
                 "POST",
                 f"{self.url}/query",

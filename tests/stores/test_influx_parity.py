@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from gronkoll.api import create_app
 from gronkoll.cli import main
+from gronkoll.errors import StoreUnavailable
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
 from gronkoll.stores.base import DIMENSIONS
@@ -102,3 +103,21 @@ def test_the_25_hour_day_has_25_hours_of_energy(influx_demo: InfluxDemo) -> None
     bounds = local_midnight_ms(day, tz), local_midnight_ms(day + timedelta(days=1), tz)
     hours = reader.energy_by_hour("electricity", "kind", *bounds)
     assert len({t for t, _, _ in hours}) == 25
+
+
+def test_the_demo_prints_the_same_reports_from_either_store(influx_demo: InfluxDemo) -> None:
+    def reports(summary: str) -> str:
+        # From the first report to the server room's PUE line; the folder and key differ.
+        return summary[summary.index("Last ") : summary.index("API:")]
+
+    plain, influx = influx_demo.summaries
+    assert "Server room: IT (PDUs)" in reports(influx)
+    assert reports(influx) == reports(plain)
+
+
+def test_reads_wait_at_most_query_timeout_s(influx_demo: InfluxDemo) -> None:
+    settings = influx_demo.influx
+    store = settings.store.model_copy(update={"query_timeout_s": 0.001})
+    with Runtime(settings.model_copy(update={"store": store})) as rt:
+        with pytest.raises(StoreUnavailable, match=r"timed out"):
+            rt.store.counts()  # a count over every reading takes far longer than 1 ms

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
-from influx_data import create_database, write_lines
-from servers import InfluxDB
+from influx_data import create_database, influx_post, write_lines
+from pydantic import SecretStr
+from servers import InfluxDB, start_influxdb
 
 from gronkoll.errors import StoreError, StoreUnavailable
 from gronkoll.stores.influxql import InfluxReader, quote_ident, quote_string
@@ -141,3 +148,81 @@ def test_a_bad_query_is_a_store_error(reader: InfluxReader):
 def test_identifiers_and_strings_are_quoted():
     assert quote_ident('current_a[1] "x"') == '"current_a[1] \\"x\\""'
     assert quote_string("it's \\ ok") == "'it\\'s \\\\ ok'"
+
+
+@pytest.fixture(scope="module")
+def influxdb_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """An InfluxDB 1.6 that asks for credentials: admin user 'gronkoll'."""
+    with start_influxdb(tmp_path_factory.mktemp("influx-auth"), auth=True) as server:
+        q = "CREATE USER gronkoll WITH PASSWORD 'rätt lösen' WITH ALL PRIVILEGES"
+        influx_post(server, "/query", {"q": q}, b"")  # the first user needs no credentials
+        yield server
+
+
+def test_user_and_password_go_as_basic_auth(influxdb_auth: InfluxDB, tmp_path: Path):
+    good = InfluxReader(
+        influxdb_auth.url,
+        database="gronkoll",
+        tz=STOCKHOLM,
+        username="gronkoll",
+        password=SecretStr("rätt lösen"),
+    )
+    good.query('CREATE DATABASE "gronkoll"')
+    assert good.counts() == {"readings": 0, "intervals": 0, "events": 0}
+    wrong = InfluxReader(
+        influxdb_auth.url,
+        database="gronkoll",
+        tz=STOCKHOLM,
+        username="gronkoll",
+        password=SecretStr("fel-lösen"),
+    )
+    with pytest.raises(StoreError, match=r"database 'gronkoll'\) refused the credentials") as err:
+        wrong.counts()
+    assert "fel-lösen" not in str(err.value)
+    anonymous = InfluxReader(influxdb_auth.url, database="gronkoll", tz=STOCKHOLM)
+    with pytest.raises(StoreError, match="refused the credentials"):
+        anonymous.events()
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers /query as InfluxDB 2.x's v1-compatible endpoint would, and keeps the requests."""
+
+    seen: ClassVar[list[tuple[str, str, dict[str, list[str]]]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.seen.append((self.path, self.headers.get("Authorization", ""), parse_qs(body)))
+        answer = b'{"results":[{"statement_id":0,"series":[{"name":"event","columns":["time","detail","device","kind"],"values":[[1000,"x","pc-1","gap"]]}]}]}\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_token_goes_in_the_authorization_header():
+    # No InfluxDB 2.x or 3.x can run here (and 1.6 does not know tokens), so a small local
+    # HTTP server stands in for one and records what the reader sends.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        reader = InfluxReader(
+            f"http://127.0.0.1:{server.server_port}",
+            database="gronkoll",
+            retention_policy="autogen",
+            tz=STOCKHOLM,
+            token=SecretStr("hemlig-token"),
+        )
+        assert reader.events() == [("pc-1", 1000, "gap", "x")]
+    finally:
+        server.shutdown()
+        server.server_close()
+    path, authorization, form = _Recorder.seen[-1]
+    assert path == "/query"  # nothing in the URL
+    assert authorization == "Token hemlig-token"
+    assert form["db"] == ["gronkoll"] and form["rp"] == ["autogen"] and form["epoch"] == ["ms"]
+    assert "u" not in form and "p" not in form
