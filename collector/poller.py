@@ -146,6 +146,7 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every device on its schedule until stop is set, then flush what was read."""
+        await self.client.open_all(d.target for d in self.devices)
         start = self.clock.monotonic()
         tasks = [
             asyncio.create_task(
@@ -170,6 +171,7 @@ class Poller:
 
     async def poll_once(self) -> list[PollResult]:
         """Poll every device once, now (no jitter), store what was read and return the results."""
+        await self.client.open_all(d.target for d in self.devices)
         now = self.clock.monotonic()
         try:
             results = await asyncio.gather(*(self._poll(d, now) for d in self.devices))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -24,6 +24,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
     next_cmd,
 )
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import Null
 
@@ -33,12 +34,21 @@ from gronkoll.collector.snmp_target import SnmpTarget
 from gronkoll.collector.snmp_values import Value, oid_text, parse_oid, to_value
 from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpError
 
-__all__ = ["MAX_OIDS_PER_PDU", "SnmpClient", "SnmpTarget", "Value"]
+__all__ = ["FIRST_PAGE", "MAX_OIDS_PER_PDU", "WALKS_IN_FLIGHT", "SnmpClient", "SnmpTarget", "Value"]
 
 MAX_OIDS_PER_PDU = 30
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 # A user no agent should have: asking for it only shows whether a v3 agent answers at all.
 _PROBE_USER = "gronkoll-liveness-probe"
+# Registering a target costs pysnmp a few ms (its configuration is a MIB of its own).
+_YIELD_EVERY = 50
+#: GETBULK/GETNEXT requests of walks in flight at a time. A walk's answer is a page of
+#: values (up to 25), several times a GET's; hundreds at once (64 devices x 5 columns) overflow
+#: the UDP receive buffers of agents and of this process, and the lost ones time out.
+WALKS_IN_FLIGHT = 16
+#: A walk's first GETBULK page when the caller does not know the rows: tables of phases,
+#: inlets, banks and supplies fit in one; an outlet table takes a few pages.
+FIRST_PAGE = 8
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,13 +65,18 @@ class SnmpClient:
     """GET and walk SNMP agents from one asyncio loop, sharing one pysnmp engine (made on first
     use; a second only for a v3 user name that comes with other keys)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, walks_in_flight: int = WALKS_IN_FLIGHT) -> None:
+        if walks_in_flight < 1:
+            raise ValueError(f"walks_in_flight must be at least 1, not {walks_in_flight}")
+        self.walks_in_flight = walks_in_flight
+        self._walk_slots = asyncio.Semaphore(walks_in_flight)
         # pysnmp keeps one USM user per name in an engine, so a v3 user name that comes with
         # two sets of keys (different devices, or a wrong key) gets a second engine.
         self._engines: list[tuple[SnmpEngine, dict[str, tuple[str, ...]]]] = []
         self._sessions: dict[SnmpTarget, _Session] = {}
         self._names: dict[str, str] = {}  # OID as asked -> OID as answered (no leading dot)
         self._object_types: dict[str, ObjectType] = {}
+        self._walk_roots: dict[tuple[int, ...], ObjectType] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> Self:
@@ -82,6 +97,29 @@ class SnmpClient:
         self._engines.clear()
         self._sessions.clear()
         self._loop = None
+        self._walk_slots = asyncio.Semaphore(self.walks_in_flight)  # a new loop may use it
+
+    async def open_all(self, targets: Iterable[SnmpTarget]) -> None:
+        """Register every target with pysnmp in one pass, before the first request.
+
+        pysnmp rebuilds its community and target maps on the first message after a target
+        was added. Registered one by one as their first requests go out, while answers come
+        in, n targets cost n rebuilds of up to n rows (about 50 s for 1,000 communities);
+        registered together, the maps are built once. A host that cannot be resolved is left
+        for its first request to report.
+        """
+        if self._loop is not asyncio.get_running_loop():
+            self._bind_loop()
+        for count, target in enumerate(t for t in targets if t not in self._sessions):
+            try:
+                session = await self._open(target)
+            except DeviceError:
+                continue
+            LCD.configure(
+                session.engine, session.auth, session.transport, session.context.contextName
+            )
+            if count % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a long start-up still lets signals and timers in
 
     async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, Value]:
         """The values of these OIDs, in one GET per 30; objects the device lacks are left out."""
@@ -103,12 +141,24 @@ class SnmpClient:
         return values[name]
 
     async def walk(
-        self, target: SnmpTarget, oid: str, *, max_repetitions: int = 25
+        self,
+        target: SnmpTarget,
+        oid: str,
+        *,
+        max_repetitions: int = 25,
+        first_repetitions: int = FIRST_PAGE,
     ) -> dict[str, Value]:
-        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID."""
+        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID.
+
+        The first GETBULK asks for first_repetitions objects (the caller's guess of the rows
+        plus one, to see the end), each further one for twice as many, up to max_repetitions:
+        a page runs on past the subtree into objects nobody asked for, and every one of them
+        costs the agent and us a BER coding.
+        """
         root = parse_oid(oid)
         if max_repetitions < 1:
             raise ValueError(f"max_repetitions must be at least 1, not {max_repetitions}")
+        repetitions = max(1, min(first_repetitions, max_repetitions))
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
         session = self._sessions.get(target) or await self._open(target)
@@ -117,16 +167,17 @@ class SnmpClient:
         values: dict[str, Value] = {}
         last = root
         while True:
-            varbind = ObjectType(ObjectIdentity(last), Null(""))
-            if target.version == "1":
-                status, index, answer = await self._send(request, session, next_cmd, varbind)
-            else:
-                status, index, answer = await self._send(
-                    request, session, bulk_cmd, 0, max_repetitions, varbind
-                )
-                if status == TOO_BIG and max_repetitions > 1:
-                    max_repetitions //= 2
-                    continue
+            varbind = self._next_object_type(root) if last == root else _next_of(last)
+            async with self._walk_slots:
+                if target.version == "1":
+                    status, index, answer = await self._send(request, session, next_cmd, varbind)
+                else:
+                    status, index, answer = await self._send(
+                        request, session, bulk_cmd, 0, repetitions, varbind
+                    )
+            if target.version != "1" and status == TOO_BIG and repetitions > 1:
+                max_repetitions = repetitions = repetitions // 2
+                continue
             if status == NO_SUCH_NAME and target.version == "1":
                 return values  # v1's way of saying end of MIB
             if status:
@@ -145,6 +196,7 @@ class SnmpClient:
                 last = current
             if not answer:
                 return values
+            repetitions = min(repetitions * 2, max_repetitions)
 
     async def _get(
         self, target: SnmpTarget, session: _Session, names: list[str], into: dict[str, Value]
@@ -259,9 +311,21 @@ class SnmpClient:
         name = self._names[oid] = oid_text(parse_oid(oid))
         return name
 
+    def _next_object_type(self, root: tuple[int, ...]) -> ObjectType:
+        """The first varbind of a walk, resolved once per root (a walk's root recurs)."""
+        found = self._walk_roots.get(root)
+        if found is None:
+            found = self._walk_roots[root] = _next_of(root)
+        return found
+
     def _object_type(self, name: str) -> ObjectType:
         """A GET varbind, resolved once: pysnmp skips an ObjectType it already resolved."""
         found = self._object_types.get(name)
         if found is None:
             found = self._object_types[name] = ObjectType(ObjectIdentity(parse_oid(name)))
         return found
+
+
+def _next_of(oid: tuple[int, ...]) -> ObjectType:
+    """A GETNEXT/GETBULK varbind asking for what follows oid."""
+    return ObjectType(ObjectIdentity(oid), Null(""))

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import pytest
 import servers
 from pydantic import SecretStr
+from pysnmp.hlapi.v3arch.asyncio import CommunityData
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 
 from gronkoll.collector.snmp import SnmpClient, SnmpTarget
 from gronkoll.errors import (
@@ -397,3 +399,98 @@ def test_fifty_concurrent_gets_through_one_client_all_succeed(snmpd: servers.Snm
     results = run(use)
     assert len(results) == 50
     assert all(r[SYS_NAME] == snmpd.sys_name and isinstance(r[SYS_UPTIME], int) for r in results)
+
+
+class CountingClient(SnmpClient):
+    """The real client, noting every walk PDU's page size and how many walk PDUs were in
+    flight at once (a wrapper around the real thing, as Telegraf's clientFactory allows)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pages: list[int] = []
+        self.in_flight = self.most_in_flight = 0
+
+    async def _send(self, request: Any, session: Any, command: Any, *args: Any) -> Any:
+        if "walk" not in request.operation:
+            return await super()._send(request, session, command, *args)
+        self.pages.append(args[1] if len(args) > 2 else 1)  # bulk: non-repeaters, repetitions
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await super()._send(request, session, command, *args)
+        finally:
+            self.in_flight -= 1
+
+
+def test_walk_pages_grow_from_the_first_guess_and_give_the_same_rows(
+    snmpd: servers.Snmpd,
+) -> None:
+    async def use(client: SnmpClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            await client.walk(v2c(snmpd), IF_TABLE),
+            await client.walk(v2c(snmpd), IF_TABLE, first_repetitions=1, max_repetitions=6),
+        )
+
+    client = CountingClient()
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with client:
+            return await use(client)
+
+    default, grown = asyncio.run(main())
+    assert list(default) == list(grown)
+    first_walk = client.pages.index(1)
+    assert client.pages[0] == 8  # FIRST_PAGE: a small table's rows and its end in one answer
+    assert client.pages[first_walk : first_walk + 5] == [1, 2, 4, 6, 6]  # doubled, capped
+
+
+def test_walks_in_flight_are_bounded_apart_from_gets(snmpd: servers.Snmpd) -> None:
+    targets = [v2c(snmpd, device_id=f"pdu-{i}") for i in range(12)]
+    client = CountingClient(walks_in_flight=3)
+
+    async def main() -> list[dict[str, Any]]:
+        async with client:
+            gets = [client.get(t, [SYS_NAME]) for t in targets]
+            walks = [client.walk(t, HR_SYSTEM) for t in targets]
+            return await asyncio.gather(*gets, *walks)
+
+    results = asyncio.run(main())
+    assert all(r == {SYS_NAME: snmpd.sys_name} for r in results[:12])
+    assert all(len(r) == 7 for r in results[12:])  # every walk complete
+    assert client.most_in_flight == 3
+
+
+def test_open_all_registers_every_target_before_the_first_request(
+    snmpd: servers.Snmpd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pysnmp rebuilds its community map on the first message after a community is added;
+    # registered up front, all of them are in the engine before any PDU goes out.
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "pdu-9.skola.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    targets = [v2c(snmpd, device_id=f"pdu-{i}", community=f"c{i}") for i in range(30)]
+    targets += [v2c(snmpd, device_id="pdu-ok"), v3(snmpd)]
+    unresolvable = v2c(snmpd, device_id="pdu-9", host="pdu-9.skola.example")
+
+    async def use(client: SnmpClient) -> tuple[set[str], Any, DeviceError]:
+        await client.open_all([*targets, unresolvable])  # the bad host does not stop the rest
+        (engine, _), *_ = client._engines
+        auths = LCD._get_cache(engine)["auth"].values()
+        registered = {
+            str(a.communityName) if isinstance(a, CommunityData) else f"user {a.userName}"
+            for a in auths
+        }
+        answer = await client.get_one(targets[-2], SYS_NAME)
+        with pytest.raises(DeviceUnreachable) as caught:
+            await client.get(unresolvable, [SYS_NAME])
+        return registered, answer, caught.value
+
+    registered, answer, error = run(use)
+    assert {f"c{i}" for i in range(30)} | {snmpd.community, f"user {snmpd.v3_user}"} == registered
+    assert answer == snmpd.sys_name
+    assert "cannot resolve host 'pdu-9.skola.example'" in str(error)
