@@ -13,23 +13,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-)
-from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 from pysnmp.proto import errind
-from pysnmp.proto.rfc1902 import Null
 
 from gronkoll.collector import snmp_errors
 from gronkoll.collector.snmp_errors import NO_SUCH_NAME, TOO_BIG, Request
+from gronkoll.collector.snmp_session import Operation, Session, Sessions
 from gronkoll.collector.snmp_target import SnmpTarget
 from gronkoll.collector.snmp_values import Value, oid_text, parse_oid, to_value
 from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpError
@@ -51,32 +39,18 @@ WALKS_IN_FLIGHT = 16
 FIRST_PAGE = 8
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Session:
-    """What pysnmp needs to send to one target, built once."""
-
-    engine: SnmpEngine
-    auth: Any  # CommunityData | UsmUserData
-    transport: Any  # UdpTransportTarget | Udp6TransportTarget
-    context: ContextData
-
-
 class SnmpClient:
-    """GET and walk SNMP agents from one asyncio loop, sharing one pysnmp engine (made on first
-    use; a second only for a v3 user name that comes with other keys)."""
+    """GET and walk SNMP agents from one asyncio loop, through pysnmp stacks it shares between
+    all targets (snmp_session.py)."""
 
     def __init__(self, *, walks_in_flight: int = WALKS_IN_FLIGHT) -> None:
         if walks_in_flight < 1:
             raise ValueError(f"walks_in_flight must be at least 1, not {walks_in_flight}")
         self.walks_in_flight = walks_in_flight
         self._walk_slots = asyncio.Semaphore(walks_in_flight)
-        # pysnmp keeps one USM user per name in an engine, so a v3 user name that comes with
-        # two sets of keys (different devices, or a wrong key) gets a second engine.
-        self._engines: list[tuple[SnmpEngine, dict[str, tuple[str, ...]]]] = []
-        self._sessions: dict[SnmpTarget, _Session] = {}
+        self._sessions = Sessions()
         self._names: dict[str, str] = {}  # OID as asked -> OID as answered (no leading dot)
-        self._object_types: dict[str, ObjectType] = {}
-        self._walk_roots: dict[tuple[int, ...], ObjectType] = {}
+        self._oids: dict[str, tuple[int, ...]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> Self:
@@ -91,33 +65,28 @@ class SnmpClient:
         self.close()
 
     def close(self) -> None:
-        """Close the engines' sockets; the client may be used again (on any loop) after."""
-        for engine, _ in self._engines:
-            engine.close_dispatcher()
-        self._engines.clear()
-        self._sessions.clear()
+        """Close the stacks' sockets; the client may be used again (on any loop) after."""
+        self._sessions.close()
         self._loop = None
         self._walk_slots = asyncio.Semaphore(self.walks_in_flight)  # a new loop may use it
 
     async def open_all(self, targets: Iterable[SnmpTarget]) -> None:
-        """Register every target with pysnmp in one pass, before the first request.
+        """Build every target's session in one pass, before the first request.
 
-        pysnmp rebuilds its community and target maps on the first message after a target
-        was added. Registered one by one as their first requests go out, while answers come
-        in, n targets cost n rebuilds of up to n rows (about 50 s for 1,000 communities);
-        registered together, the maps are built once. A host that cannot be resolved is left
-        for its first request to report.
+        SNMP v3 targets are registered with pysnmp's engine here: it rebuilds its lookup maps
+        on the first message after a target was added, so registering them one by one as
+        their first requests go out, while answers come in, costs n rebuilds of up to n rows
+        (about 50 s for 1,000 targets); registered together, the maps are built once. A host
+        that cannot be resolved is left for its first request to report.
         """
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
         for count, target in enumerate(t for t in targets if t not in self._sessions):
             try:
-                session = await self._open(target)
+                session = await self._sessions.session(target)
             except DeviceError:
                 continue
-            LCD.configure(
-                session.engine, session.auth, session.transport, session.context.contextName
-            )
+            self._sessions.register(session)
             if count % _YIELD_EVERY == _YIELD_EVERY - 1:
                 await asyncio.sleep(0)  # a long start-up still lets signals and timers in
 
@@ -126,7 +95,7 @@ class SnmpClient:
         names = list(dict.fromkeys(self._names.get(oid) or self._name(oid) for oid in oids))
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
-        session = self._sessions.get(target) or await self._open(target)
+        session = await self._sessions.session(target)
         values: dict[str, Value] = {}
         for start in range(0, len(names), MAX_OIDS_PER_PDU):
             await self._get(target, session, names[start : start + MAX_OIDS_PER_PDU], values)
@@ -161,19 +130,18 @@ class SnmpClient:
         repetitions = max(1, min(first_repetitions, max_repetitions))
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
-        session = self._sessions.get(target) or await self._open(target)
+        session = await self._sessions.session(target)
         operation = "GETNEXT walk" if target.version == "1" else "GETBULK walk"
         request = Request(target, operation, [oid_text(root)])
         values: dict[str, Value] = {}
         last = root
         while True:
-            varbind = self._next_object_type(root) if last == root else _next_of(last)
             async with self._walk_slots:
                 if target.version == "1":
-                    status, index, answer = await self._send(request, session, next_cmd, varbind)
+                    status, index, answer = await self._send(request, session, "next", [last])
                 else:
                     status, index, answer = await self._send(
-                        request, session, bulk_cmd, 0, repetitions, varbind
+                        request, session, "bulk", [last], repetitions
                     )
             if target.version != "1" and status == TOO_BIG and repetitions > 1:
                 max_repetitions = repetitions = repetitions // 2
@@ -199,12 +167,11 @@ class SnmpClient:
             repetitions = min(repetitions * 2, max_repetitions)
 
     async def _get(
-        self, target: SnmpTarget, session: _Session, names: list[str], into: dict[str, Value]
+        self, target: SnmpTarget, session: Session, names: list[str], into: dict[str, Value]
     ) -> None:
         request = Request(target, "GET", names)
-        status, index, answer = await self._send(
-            request, session, get_cmd, *[self._object_type(name) for name in names]
-        )
+        oids = [self._oids.get(name) or self._oid(name) for name in names]
+        status, index, answer = await self._send(request, session, "get", oids)
         if status == TOO_BIG and len(names) > 1:
             half = len(names) // 2
             await self._get(target, session, names[:half], into)
@@ -225,17 +192,17 @@ class SnmpClient:
                 into[str(name)] = converted
 
     async def _send(
-        self, request: Request, session: _Session, command: Any, *args: Any
+        self,
+        request: Request,
+        session: Session,
+        operation: Operation,
+        oids: list[tuple[int, ...]],
+        repetitions: int = 0,
     ) -> tuple[Any, Any, Any]:
         """Send one PDU; return (error-status, error-index, varbinds) or raise our error."""
         try:
-            indication, status, index, answer = await command(
-                session.engine,
-                session.auth,
-                session.transport,
-                session.context,
-                *args,
-                lookupMib=False,
+            indication, status, index, answer = await self._sessions.send(
+                session, operation, oids, repetitions
             )
         except PySnmpError as err:
             raise snmp_errors.from_library(request, err) from err
@@ -249,7 +216,7 @@ class SnmpClient:
         """The error for a timeout: a v3 agent that answers a probe dropped the request."""
         target = request.target
         if not target.is_ip:
-            self._sessions.pop(target, None)  # resolve the name again next time
+            self._sessions.forget(target)  # resolve the name again next time
         if target.version == "3" and (target.priv_protocol is not None or target.context):
             probe = dataclasses.replace(
                 target,
@@ -271,61 +238,16 @@ class SnmpClient:
                 return snmp_errors.v3_dropped(request)
         return snmp_errors.timed_out(request)
 
-    async def _open(self, target: SnmpTarget) -> _Session:
-        """Resolve the target's host and build its credentials, once."""
-        transport_class = Udp6TransportTarget if target.is_ipv6 else UdpTransportTarget
-        try:
-            transport = await transport_class.create(
-                (target.host, target.port), timeout=target.timeout_s, retries=target.retries
-            )
-        except (PySnmpError, UnicodeError) as err:  # UnicodeError: not a valid host name
-            raise snmp_errors.unresolvable(target, err) from err
-        session = _Session(
-            engine=self._engine_for(target),
-            auth=target.auth_data(),
-            transport=transport,
-            context=ContextData(contextName=target.context.encode()),
-        )
-        # Two first calls for one target may race here; both sessions work, one is kept.
-        return self._sessions.setdefault(target, session)
-
     def _bind_loop(self) -> None:
         # pysnmp's sockets and timers belong to the loop that was running when they were made.
         if self._loop is not None:
             raise RuntimeError("this SnmpClient runs on another event loop; close() it first")
         self._loop = asyncio.get_running_loop()
 
-    def _engine_for(self, target: SnmpTarget) -> SnmpEngine:
-        credentials = target.credentials()
-        for engine, users in self._engines:
-            if target.version != "3":
-                return engine
-            known = users.setdefault(target.user, credentials)
-            if known == credentials:
-                return engine
-        engine = SnmpEngine()
-        self._engines.append((engine, {target.user: credentials} if target.version == "3" else {}))
-        return engine
-
     def _name(self, oid: str) -> str:
         name = self._names[oid] = oid_text(parse_oid(oid))
         return name
 
-    def _next_object_type(self, root: tuple[int, ...]) -> ObjectType:
-        """The first varbind of a walk, resolved once per root (a walk's root recurs)."""
-        found = self._walk_roots.get(root)
-        if found is None:
-            found = self._walk_roots[root] = _next_of(root)
-        return found
-
-    def _object_type(self, name: str) -> ObjectType:
-        """A GET varbind, resolved once: pysnmp skips an ObjectType it already resolved."""
-        found = self._object_types.get(name)
-        if found is None:
-            found = self._object_types[name] = ObjectType(ObjectIdentity(parse_oid(name)))
-        return found
-
-
-def _next_of(oid: tuple[int, ...]) -> ObjectType:
-    """A GETNEXT/GETBULK varbind asking for what follows oid."""
-    return ObjectType(ObjectIdentity(oid), Null(""))
+    def _oid(self, name: str) -> tuple[int, ...]:
+        oid = self._oids[name] = parse_oid(name)
+        return oid

@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import pytest
 import servers
 from pydantic import SecretStr
-from pysnmp.hlapi.v3arch.asyncio import CommunityData
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 
 from gronkoll.collector.snmp import SnmpClient, SnmpTarget
@@ -410,14 +409,16 @@ class CountingClient(SnmpClient):
         self.pages: list[int] = []
         self.in_flight = self.most_in_flight = 0
 
-    async def _send(self, request: Any, session: Any, command: Any, *args: Any) -> Any:
-        if "walk" not in request.operation:
-            return await super()._send(request, session, command, *args)
-        self.pages.append(args[1] if len(args) > 2 else 1)  # bulk: non-repeaters, repetitions
+    async def _send(
+        self, request: Any, session: Any, operation: Any, oids: Any, repetitions: int = 0
+    ) -> Any:
+        if operation == "get":
+            return await super()._send(request, session, operation, oids, repetitions)
+        self.pages.append(repetitions if operation == "bulk" else 1)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            return await super()._send(request, session, command, *args)
+            return await super()._send(request, session, operation, oids, repetitions)
         finally:
             self.in_flight -= 1
 
@@ -460,11 +461,12 @@ def test_walks_in_flight_are_bounded_apart_from_gets(snmpd: servers.Snmpd) -> No
     assert client.most_in_flight == 3
 
 
-def test_open_all_registers_every_target_before_the_first_request(
+def test_open_all_builds_every_session_and_registers_v3_users_before_any_request(
     snmpd: servers.Snmpd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # pysnmp rebuilds its community map on the first message after a community is added;
-    # registered up front, all of them are in the engine before any PDU goes out.
+    # pysnmp's engine rebuilds its lookup maps on the first message after a target is added;
+    # registered up front, every v3 target is in it before any PDU goes out. v1 and v2c go
+    # through the v1arch dispatcher, which has nothing to register.
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
@@ -473,24 +475,22 @@ def test_open_all_registers_every_target_before_the_first_request(
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    targets = [v2c(snmpd, device_id=f"pdu-{i}", community=f"c{i}") for i in range(30)]
-    targets += [v2c(snmpd, device_id="pdu-ok"), v3(snmpd)]
+    targets = [v2c(snmpd, device_id=f"pdu-{i}", community=f"c{i}") for i in range(20)]
+    targets += [v3(snmpd, device_id=f"ups-{i}") for i in range(5)]
+    targets += [v2c(snmpd, device_id="pdu-ok")]
     unresolvable = v2c(snmpd, device_id="pdu-9", host="pdu-9.skola.example")
 
-    async def use(client: SnmpClient) -> tuple[set[str], Any, DeviceError]:
+    async def use(client: SnmpClient) -> tuple[bool, set[str], list[Any], DeviceError]:
         await client.open_all([*targets, unresolvable])  # the bad host does not stop the rest
-        (engine, _), *_ = client._engines
-        auths = LCD._get_cache(engine)["auth"].values()
-        registered = {
-            str(a.communityName) if isinstance(a, CommunityData) else f"user {a.userName}"
-            for a in auths
-        }
-        answer = await client.get_one(targets[-2], SYS_NAME)
+        opened = all(t in client._sessions for t in targets)
+        (engine,) = client._sessions.engines()
+        users = {str(a.userName) for a in LCD._get_cache(engine)["auth"].values()}
+        answers = [await client.get_one(t, SYS_NAME) for t in targets[-2:]]
         with pytest.raises(DeviceUnreachable) as caught:
             await client.get(unresolvable, [SYS_NAME])
-        return registered, answer, caught.value
+        return opened, users, answers, caught.value
 
-    registered, answer, error = run(use)
-    assert {f"c{i}" for i in range(30)} | {snmpd.community, f"user {snmpd.v3_user}"} == registered
-    assert answer == snmpd.sys_name
+    opened, users, answers, error = run(use)
+    assert opened and users == {snmpd.v3_user}
+    assert answers == [snmpd.sys_name] * 2
     assert "cannot resolve host 'pdu-9.skola.example'" in str(error)
