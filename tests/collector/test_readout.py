@@ -201,3 +201,15 @@ def test_a_rewalk_asks_for_the_rows_seen_last_time_plus_one(snmpsim: servers.Snm
     rows.clear()  # a failure forgets the rows, not how many there were
     assert rows.indexes is None
     assert rows.first_page(power) == 2  # one row, and one answer past it to see the end
+
+
+def test_a_65535_from_an_agent_never_becomes_a_reading(snmpsim: servers.Snmpsim) -> None:
+    # tests/fixtures/snmprec/README.md, section 19: 65535 where the agent manages no value.
+    profile = load_profiles().profiles["ups-mib"]
+    readout = read(snmpsim, "ups-mib_unmanaged", profile)
+    got = dict(readout.values)
+    assert "frequency_hz" not in got and "battery_runtime_s" not in got
+    assert "current_a[3]" not in got and got["power_w"] == 469
+    derived = {65535.0, 6553.5, 65535.0 * 60, 65535.0 + 469}
+    assert not derived & set(got.values()), got
+    assert sum("raw 65535" in text for text in readout.not_measured) == 4
