@@ -1,10 +1,12 @@
-"""Simulated APC rack PDUs for the SNMP benchmark: one snmpsim process, one community each.
+"""Simulated APC rack PDUs for the SNMP benchmark: snmpsim processes, one community per agent.
 
 Every agent is a ``.snmprec`` recording named ``pduNNNN`` (its community), answering like an
 APC Rack PDU 2G (the rows below are those of tests/fixtures/snmprec/apc_ap8853.snmprec that
 the apc-rpdu2 profile reads, with a power that differs per agent). snmpsim is started the
 way the test suite starts it (tests/servers.py: from .venv-sim, as ``nobody`` when we are
-root, on 127.0.0.1 and a free UDP port) and stopped by its PID.
+root, on 127.0.0.1 and a free UDP port) and stopped by its PID. ``start_agents`` starts one
+process for all agents (what issue 3 asks for); ``start_agent_groups`` splits the agents over
+several processes, each on its own port, so that the simulator is less of a limit.
 """
 
 from __future__ import annotations
@@ -17,9 +19,20 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import servers  # noqa: E402  (tests/servers.py: the project's one way to start snmpsim)
 
-__all__ = ["OIDS", "Snmpsim", "community", "start_agents", "write_recordings"]
+__all__ = [
+    "OIDS",
+    "Agent",
+    "Snmpsim",
+    "agents_of",
+    "community",
+    "start_agent_groups",
+    "start_agents",
+    "write_recordings",
+]
 
 Snmpsim = servers.Snmpsim
+#: One simulated agent as a client addresses it: (UDP port, community).
+Agent = tuple[int, str]
 
 RPDU2 = "1.3.6.1.4.1.318.1.1.26"
 POWER = f"{RPDU2}.4.3.1.5.1"  # rPDU2DeviceStatusPower, hundredths of kW
@@ -58,17 +71,41 @@ def recording(index: int) -> str:
     return "".join(f"{oid}|{tag}|{value}\n" for oid, (tag, value) in ordered)
 
 
-def write_recordings(folder: Path, agents: int) -> Path:
-    """Write one recording per agent into folder and return it."""
+def write_recordings(folder: Path, indexes: range) -> Path:
+    """Write one recording per agent index into folder and return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for index in range(agents):
+    for index in indexes:
         (folder / f"{community(index)}.snmprec").write_text(recording(index))
     return folder
 
 
 def start_agents(folder: Path, agents: int) -> servers.Snmpsim:
     """Start one snmpsim serving agents PDUs; it answers every community when this returns."""
-    recordings = write_recordings(folder / "recordings", agents)
-    sim_dir = folder / "snmpsim"
-    sim_dir.mkdir()
-    return servers.start_snmpsim(sim_dir, recordings=recordings)
+    (sim,) = start_agent_groups(folder, agents, 1)
+    return sim
+
+
+def start_agent_groups(folder: Path, agents: int, processes: int) -> list[servers.Snmpsim]:
+    """Start processes snmpsims, agent i served by number i % processes, each on its own
+    port; every one answers all its communities when this returns. Stop them all on error."""
+    sims: list[servers.Snmpsim] = []
+    try:
+        for number in range(processes):
+            suffix = "" if processes == 1 else f"-{number}"
+            recordings = write_recordings(
+                folder / f"recordings{suffix}", range(number, agents, processes)
+            )
+            sim_dir = folder / f"snmpsim{suffix}"
+            sim_dir.mkdir()
+            sims.append(servers.start_snmpsim(sim_dir, recordings=recordings))
+    except BaseException:
+        for sim in sims:
+            sim.stop()
+        raise
+    return sims
+
+
+def agents_of(sims: list[servers.Snmpsim]) -> list[Agent]:
+    """Every agent the simulators serve, in agent order: (port, community)."""
+    found = [(sim.port, name) for sim in sims for name in sim.communities]
+    return sorted(found, key=lambda agent: agent[1])

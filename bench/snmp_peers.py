@@ -1,13 +1,17 @@
 """What Gronkoll's poller is measured against: the same agents read by other clients.
 
-* bare pysnmp: one asyncio loop, one shared SnmpEngine, at most ``concurrency`` agents at a
-  time, one GET of the five OIDs per agent (or, with ``walk=True``, the five GETBULK walks
-  the poller sends for the apc-rpdu2 columns: max-repetitions 25, one PDU each here);
+* bare pysnmp: one asyncio loop, at most ``concurrency`` agents at a time, one GET of the five
+  OIDs per agent, through either of pysnmp's stacks: the full engine (``v3arch``: one shared
+  SnmpEngine, every community registered before the first request) or the light v1/v2c
+  dispatcher (``v1arch``: one SnmpDispatcher), which Gronkoll uses for v1 and v2c; or, with
+  ``walk=True`` (v3arch), five GETBULK walks of the apc-rpdu2 columns (max-repetitions 25);
 * net-snmp's ``snmpget`` (C), one process per agent with the five OIDs, ``xargs -P``;
 * Prometheus' snmp_exporter 0.21 (Debian's prometheus-snmp-exporter), one module per
   community (0.21 keeps auth inside each module), scraped over HTTP ``parallel`` at a time.
 
-Each function runs warm-up rounds and then timed rounds of every agent, and returns a Rounds:
+Agents are (port, community) pairs, so the simulated agents may be spread over several
+snmpsim processes. Each function runs warm-up rounds and then timed rounds of every agent,
+and returns a Rounds:
 seconds per round, agents that answered, and the CPU the client used (the bench process for
 bare pysnmp, snmpget and its xargs, the snmp_exporter process; not our HTTP scraper).
 """
@@ -22,11 +26,12 @@ import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pysnmp.hlapi.v1arch import asyncio as v1arch
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -38,8 +43,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
-from pysnmp.proto.rfc1902 import Null
-from snmp_agents import OIDS, servers
+from pysnmp.proto.rfc1902 import Null, ObjectName
+from snmp_agents import OIDS, Agent, servers
 
 HOST = servers.HOST
 EXPORTER = "prometheus-snmp-exporter"
@@ -98,87 +103,127 @@ def timed_rounds(
 
 # -- bare pysnmp ------------------------------------------------------------------------------
 def bare_pysnmp(
-    port: int,
-    communities: Sequence[str],
+    agents: Sequence[Agent],
     *,
     concurrency: int,
     warmup: int,
     rounds: int,
     walk: bool = False,
+    stack: str = "v3arch",
 ) -> Rounds:
     """Every agent's five OIDs with pysnmp alone: one GET, or five GETBULKs with walk."""
+    if stack == "v1arch":
+        return asyncio.run(_bare_v1arch(agents, concurrency, warmup, rounds))
+    return asyncio.run(_bare_v3arch(agents, concurrency, warmup, rounds, walk))
 
-    async def main() -> Rounds:
-        engine = SnmpEngine()
-        transport = await UdpTransportTarget.create(
+
+async def _bare_v3arch(
+    agents: Sequence[Agent], concurrency: int, warmup: int, rounds: int, walk: bool
+) -> Rounds:
+    engine = SnmpEngine()
+    transports = {
+        port: await UdpTransportTarget.create((HOST, port), timeout=TIMEOUT_S, retries=RETRIES)
+        for port in sorted({port for port, _ in agents})
+    }
+    context = ContextData()
+    auths = [
+        (CommunityData(c, mpModel=1), transports[port])  # noqa: S508 (as the agents)
+        for port, c in agents
+    ]
+    # Register every community before the first request (timed with the first round):
+    # pysnmp rebuilds its community map after each new one, so registering them one by
+    # one while answers arrive costs O(n^2), about 40 s for 1,000 agents instead of 6.
+    cpu_before, start = cpu_self(), time.perf_counter()
+    for auth, transport in auths:
+        LCD.configure(engine, auth, transport, context.contextName)
+    get_varbinds = [ObjectType(ObjectIdentity(oid)) for oid in OIDS]
+    columns = [oid.rsplit(".", 1)[0] for oid in OIDS]
+    slots = asyncio.Semaphore(concurrency)
+
+    async def get(auth: CommunityData, transport: UdpTransportTarget) -> bool:
+        indication, status, _, answer = await get_cmd(
+            engine, auth, transport, context, *get_varbinds, lookupMib=False
+        )
+        return indication is None and not status and len(answer) == len(OIDS)
+
+    async def walk_column(auth: CommunityData, transport: UdpTransportTarget, column: str) -> bool:
+        first = ObjectType(ObjectIdentity(column), Null(""))
+        sent = bulk_cmd(engine, auth, transport, context, 0, 25, first, lookupMib=False)
+        indication, status, _, answer = await sent
+        return indication is None and not status and str(answer[0][0]).startswith(column)
+
+    async def one(auth: CommunityData, transport: UdpTransportTarget) -> bool:
+        async with slots:
+            if not walk:
+                return await get(auth, transport)
+            done = await asyncio.gather(*(walk_column(auth, transport, c) for c in columns))
+            return all(done)
+
+    result = Rounds()
+    try:
+        for n in range(warmup + rounds):
+            if n:
+                cpu_before, start = cpu_self(), time.perf_counter()
+            answered = sum(await asyncio.gather(*(one(a, t) for a, t in auths)))
+            elapsed = time.perf_counter() - start
+            result.record(n < warmup, elapsed, answered, cpu_self() - cpu_before)
+    finally:
+        engine.close_dispatcher()
+    return result
+
+
+async def _bare_v1arch(
+    agents: Sequence[Agent], concurrency: int, warmup: int, rounds: int
+) -> Rounds:
+    dispatcher = v1arch.SnmpDispatcher()
+    transports = {
+        port: await v1arch.UdpTransportTarget.create(
             (HOST, port), timeout=TIMEOUT_S, retries=RETRIES
         )
-        context = ContextData()
-        auths = [CommunityData(c, mpModel=1) for c in communities]  # noqa: S508 (as the agents)
-        # Register every community before the first request (timed with the first round):
-        # pysnmp rebuilds its community map after each new one, so registering them one by
-        # one while answers arrive costs O(n^2), about 40 s for 1,000 agents instead of 6.
-        cpu_before, start = cpu_self(), time.perf_counter()
-        for auth in auths:
-            LCD.configure(engine, auth, transport, context.contextName)
-        get_varbinds = [ObjectType(ObjectIdentity(oid)) for oid in OIDS]
-        columns = [oid.rsplit(".", 1)[0] for oid in OIDS]
-        slots = asyncio.Semaphore(concurrency)
+        for port in sorted({port for port, _ in agents})
+    }
+    auths = [
+        (v1arch.CommunityData(c, mpModel=1), transports[port])  # noqa: S508 (as the agents)
+        for port, c in agents
+    ]
+    varbinds = [(ObjectName(oid), Null("")) for oid in OIDS]  # plain pairs: no MIB lookup
+    slots = asyncio.Semaphore(concurrency)
 
-        async def get(auth: CommunityData) -> bool:
-            indication, status, _, answer = await get_cmd(
-                engine, auth, transport, context, *get_varbinds, lookupMib=False
+    async def one(auth: v1arch.CommunityData, transport: v1arch.UdpTransportTarget) -> bool:
+        async with slots:
+            indication, status, _, answer = await v1arch.get_cmd(
+                dispatcher, auth, transport, *varbinds, lookupMib=False
             )
             return indication is None and not status and len(answer) == len(OIDS)
 
-        async def walk_column(auth: CommunityData, column: str) -> bool:
-            first = ObjectType(ObjectIdentity(column), Null(""))
-            sent = bulk_cmd(engine, auth, transport, context, 0, 25, first, lookupMib=False)
-            indication, status, _, answer = await sent
-            return indication is None and not status and str(answer[0][0]).startswith(column)
-
-        async def one(auth: CommunityData) -> bool:
-            async with slots:
-                if not walk:
-                    return await get(auth)
-                done = await asyncio.gather(*(walk_column(auth, c) for c in columns))
-                return all(done)
-
-        async def one_round() -> int:
-            return sum(await asyncio.gather(*(one(auth) for auth in auths)))
-
-        result = Rounds()
-        try:
-            for n in range(warmup + rounds):
-                if n:
-                    cpu_before, start = cpu_self(), time.perf_counter()
-                answered = await one_round()
-                elapsed = time.perf_counter() - start
-                result.record(n < warmup, elapsed, answered, cpu_self() - cpu_before)
-        finally:
-            engine.close_dispatcher()
-        return result
-
-    return asyncio.run(main())
+    result = Rounds()
+    try:
+        for n in range(warmup + rounds):
+            cpu_before, start = cpu_self(), time.perf_counter()
+            answered = sum(await asyncio.gather(*(one(a, t) for a, t in auths)))
+            elapsed = time.perf_counter() - start
+            result.record(n < warmup, elapsed, answered, cpu_self() - cpu_before)
+    finally:
+        dispatcher.close()
+    return result
 
 
 # -- net-snmp snmpget ---------------------------------------------------------------------------
-def snmpget(
-    port: int, communities: Sequence[str], *, parallel: int, warmup: int, rounds: int
-) -> Rounds:
+def snmpget(agents: Sequence[Agent], *, parallel: int, warmup: int, rounds: int) -> Rounds:
     """Every agent's five OIDs with one snmpget each, parallel at a time (xargs -P)."""
     program = shutil.which("snmpget")
     if program is None:
         raise servers.ServerNotInstalled("snmpget is missing (Debian package 'snmp')")
-    names = "".join(f"{c}\n" for c in communities).encode()
-    snmp = [program, "-v2c", "-c", "{}", "-t", str(TIMEOUT_S), "-r", str(RETRIES), "-On", "-Oq"]
-    argv = ["xargs", "-P", str(parallel), "-I{}", *snmp, f"{HOST}:{port}", *OIDS]
+    # One line per agent: its community, address and the OIDs, appended to the command.
+    lines = "".join(f"-c {c} {HOST}:{port} {' '.join(OIDS)}\n" for port, c in agents).encode()
+    snmp = [program, "-v2c", "-t", str(TIMEOUT_S), "-r", str(RETRIES), "-On", "-Oq"]
+    argv = ["xargs", "-P", str(parallel), "-L", "1", *snmp]
 
     def one_round() -> int:
-        done = subprocess.run(argv, input=names, capture_output=True, check=False)
+        done = subprocess.run(argv, input=lines, capture_output=True, check=False)
         # -Oq: one "OID value" line per object; an agent that failed printed fewer.
-        lines = done.stdout.decode().splitlines()
-        return sum(line.startswith(f".{OIDS[0]} ") for line in lines)
+        printed = done.stdout.decode().splitlines()
+        return sum(line.startswith(f".{OIDS[0]} ") for line in printed)
 
     return timed_rounds(one_round, warmup, rounds, cpu_children)
 
@@ -193,7 +238,7 @@ METRICS = (  # (name, instance OID, type, index label) for the five OIDs
 )
 
 
-def exporter_config(communities: Sequence[str]) -> str:
+def exporter_config(communities: Iterable[str]) -> str:
     """snmp.yml in 0.21's format: one module per community, auth and version inside it."""
     metrics = [
         {
@@ -230,8 +275,7 @@ def exporter_version() -> str | None:
 
 def snmp_exporter(
     folder: Path,
-    port: int,
-    communities: Sequence[str],
+    agents: Sequence[Agent],
     *,
     parallel: int,
     warmup: int,
@@ -243,7 +287,7 @@ def snmp_exporter(
         raise servers.ServerNotInstalled(f"{EXPORTER} is not installed")
     folder.mkdir()
     config = folder / "snmp.yml"
-    config.write_text(exporter_config(communities))
+    config.write_text(exporter_config(c for _, c in agents))
     (web_port,) = servers.free_tcp_ports(1)
     process = servers.ServerProcess(
         EXPORTER,
@@ -259,7 +303,8 @@ def snmp_exporter(
     process.start()
     pid = process.pid
 
-    def scrape(module: str) -> bool:
+    def scrape(agent: Agent) -> bool:
+        port, module = agent
         conn = http.client.HTTPConnection(HOST, web_port, timeout=30)
         try:
             conn.request("GET", f"/snmp?target={HOST}:{port}&module={module}")
@@ -272,7 +317,7 @@ def snmp_exporter(
     try:
         with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
             return timed_rounds(
-                lambda: sum(pool.map(scrape, communities)), warmup, rounds, lambda: cpu_of(pid)
+                lambda: sum(pool.map(scrape, agents)), warmup, rounds, lambda: cpu_of(pid)
             )
     finally:
         process.stop()

@@ -146,6 +146,7 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every device on its schedule until stop is set, then flush what was read."""
+        await self.client.open_all(d.target for d in self.devices)
         start = self.clock.monotonic()
         tasks = [
             asyncio.create_task(
@@ -170,6 +171,7 @@ class Poller:
 
     async def poll_once(self) -> list[PollResult]:
         """Poll every device once, now (no jitter), store what was read and return the results."""
+        await self.client.open_all(d.target for d in self.devices)
         now = self.clock.monotonic()
         try:
             results = await asyncio.gather(*(self._poll(d, now) for d in self.devices))
@@ -215,8 +217,8 @@ class Poller:
             else:
                 readings = [(device.id, f, at_ms, v) for f, v in values]
                 problems += state.counter_problems(values)
-                if device.kind == "pc":
-                    readings += self._pc_state(device.id, at_ms, values)
+                if device.kind in ("pc", "server"):
+                    readings += self._host_state(device, at_ms, values)
             duration = self.clock.monotonic() - started
         if reachable is not None:
             readings.append((device.id, "reachable", at_ms, reachable))
@@ -259,14 +261,20 @@ class Poller:
         return list(readout.values), problems
 
     @staticmethod
-    def _pc_state(device_id: str, at_ms: int, values: list[tuple[str, float]]) -> list[Reading]:
-        """A PC that answers is on when someone is logged in, else idle (for its power profile).
+    def _host_state(
+        device: PollDevice, at_ms: int, values: list[tuple[str, float]]
+    ) -> list[Reading]:
+        """A computer whose own operating system answers is running, so its power profile
+        applies: a PC is on when someone is logged in, else idle; a server is on, as it
+        serves whether anyone is logged in or not.
 
-        A PC that does not answer proves nothing (off, asleep, or just a firewall), so
-        it gets no state at all.
+        The sign is ``user_present`` (HOST-RESOURCES-MIB's hrSystemNumUsers), which only the
+        host's own agent gives: a management controller (iDRAC, iLO) answers on standby
+        power while the host is off. A computer that does not answer proves nothing (off,
+        asleep, or just a firewall), so it gets no state at all.
         """
         present = dict(values).get("user_present")
         if present is None:
             return []
-        state = "on" if present else "idle"
-        return [(device_id, "state", at_ms, float(STATE_CODES[state]))]
+        state = "on" if present or device.kind == "server" else "idle"
+        return [(device.id, "state", at_ms, float(STATE_CODES[state]))]

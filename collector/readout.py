@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gronkoll.collector.snmp import SnmpClient, SnmpTarget, Value
+from gronkoll.collector.snmp import FIRST_PAGE, SnmpClient, SnmpTarget, Value
 from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpAuthError
 from gronkoll.fields import row_field
 from gronkoll.profiles import Condition, Metric, Profile
@@ -45,11 +45,18 @@ class RowCache:
     rewalk_every: int = 60
     indexes: dict[str, list[str]] | None = None
     reads: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)  # rows per column, kept over clear()
 
     def clear(self) -> None:
         """Forget the rows: the next read walks."""
         self.indexes = None
         self.reads = 0
+
+    def first_page(self, column: str) -> int:
+        """How many rows to ask for in a walk's first GETBULK: those seen last time, plus one
+        to see the end of the column."""
+        size = self.sizes.get(column)
+        return FIRST_PAGE if size is None else size + 1
 
 
 async def read_device(
@@ -66,9 +73,10 @@ async def read_device(
     else:
         got = await _get(client, target, scalars, readout)
     if walked is None:
-        walked = await _walk(client, target, columns, readout)
+        walked = await _walk(client, target, columns, readout, rows)
         if rows is not None:
             rows.indexes = {column: list(found) for column, found in walked.items()}
+            rows.sizes = {column: len(found) for column, found in walked.items()}
             rows.reads = 0
     seen: set[str] = set()
     for metric in profile.metrics:
@@ -131,11 +139,17 @@ async def _get_rows(
 
 
 async def _walk(
-    client: SnmpClient, target: SnmpTarget, columns: list[str], readout: Readout
+    client: SnmpClient,
+    target: SnmpTarget,
+    columns: list[str],
+    readout: Readout,
+    rows: RowCache | None,
 ) -> dict[str, dict[str, Value]]:
     """Each column's rows by index (the OID after the column's)."""
+    pages = {c: rows.first_page(c) if rows is not None else FIRST_PAGE for c in columns}
     results = await asyncio.gather(
-        *(client.walk(target, column) for column in columns), return_exceptions=True
+        *(client.walk(target, c, first_repetitions=pages[c]) for c in columns),
+        return_exceptions=True,
     )
     for result in results:  # a device that cannot talk fails the read, however it showed
         if isinstance(result, DeviceUnreachable | SnmpAuthError):

@@ -8,60 +8,49 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-)
 from pysnmp.proto import errind
-from pysnmp.proto.rfc1902 import Null
 
 from gronkoll.collector import snmp_errors
 from gronkoll.collector.snmp_errors import NO_SUCH_NAME, TOO_BIG, Request
+from gronkoll.collector.snmp_session import Operation, Session, Sessions
 from gronkoll.collector.snmp_target import SnmpTarget
 from gronkoll.collector.snmp_values import Value, oid_text, parse_oid, to_value
 from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpError
 
-__all__ = ["MAX_OIDS_PER_PDU", "SnmpClient", "SnmpTarget", "Value"]
+__all__ = ["FIRST_PAGE", "MAX_OIDS_PER_PDU", "WALKS_IN_FLIGHT", "SnmpClient", "SnmpTarget", "Value"]
 
 MAX_OIDS_PER_PDU = 30
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 # A user no agent should have: asking for it only shows whether a v3 agent answers at all.
 _PROBE_USER = "gronkoll-liveness-probe"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Session:
-    """What pysnmp needs to send to one target, built once."""
-
-    engine: SnmpEngine
-    auth: Any  # CommunityData | UsmUserData
-    transport: Any  # UdpTransportTarget | Udp6TransportTarget
-    context: ContextData
+# Registering a target costs pysnmp a few ms (its configuration is a MIB of its own).
+_YIELD_EVERY = 50
+#: GETBULK/GETNEXT requests of walks in flight at a time. A walk's answer is a page of
+#: values (up to 25), several times a GET's; hundreds at once (64 devices x 5 columns) overflow
+#: the UDP receive buffers of agents and of this process, and the lost ones time out.
+WALKS_IN_FLIGHT = 16
+#: A walk's first GETBULK page when the caller does not know the rows: tables of phases,
+#: inlets, banks and supplies fit in one; an outlet table takes a few pages.
+FIRST_PAGE = 8
 
 
 class SnmpClient:
-    """GET and walk SNMP agents from one asyncio loop, sharing one pysnmp engine (made on first
-    use; a second only for a v3 user name that comes with other keys)."""
+    """GET and walk SNMP agents from one asyncio loop, through pysnmp stacks it shares between
+    all targets (snmp_session.py)."""
 
-    def __init__(self) -> None:
-        # pysnmp keeps one USM user per name in an engine, so a v3 user name that comes with
-        # two sets of keys (different devices, or a wrong key) gets a second engine.
-        self._engines: list[tuple[SnmpEngine, dict[str, tuple[str, ...]]]] = []
-        self._sessions: dict[SnmpTarget, _Session] = {}
+    def __init__(self, *, walks_in_flight: int = WALKS_IN_FLIGHT) -> None:
+        if walks_in_flight < 1:
+            raise ValueError(f"walks_in_flight must be at least 1, not {walks_in_flight}")
+        self.walks_in_flight = walks_in_flight
+        self._walk_slots = asyncio.Semaphore(walks_in_flight)
+        self._sessions = Sessions()
         self._names: dict[str, str] = {}  # OID as asked -> OID as answered (no leading dot)
-        self._object_types: dict[str, ObjectType] = {}
+        self._oids: dict[str, tuple[int, ...]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> Self:
@@ -76,19 +65,37 @@ class SnmpClient:
         self.close()
 
     def close(self) -> None:
-        """Close the engines' sockets; the client may be used again (on any loop) after."""
-        for engine, _ in self._engines:
-            engine.close_dispatcher()
-        self._engines.clear()
-        self._sessions.clear()
+        """Close the stacks' sockets; the client may be used again (on any loop) after."""
+        self._sessions.close()
         self._loop = None
+        self._walk_slots = asyncio.Semaphore(self.walks_in_flight)  # a new loop may use it
+
+    async def open_all(self, targets: Iterable[SnmpTarget]) -> None:
+        """Build every target's session in one pass, before the first request.
+
+        SNMP v3 targets are registered with pysnmp's engine here: it rebuilds its lookup maps
+        on the first message after a target was added, so registering them one by one as
+        their first requests go out, while answers come in, costs n rebuilds of up to n rows
+        (about 50 s for 1,000 targets); registered together, the maps are built once. A host
+        that cannot be resolved is left for its first request to report.
+        """
+        if self._loop is not asyncio.get_running_loop():
+            self._bind_loop()
+        for count, target in enumerate(t for t in targets if t not in self._sessions):
+            try:
+                session = await self._sessions.session(target)
+            except DeviceError:
+                continue
+            self._sessions.register(session)
+            if count % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # a long start-up still lets signals and timers in
 
     async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, Value]:
         """The values of these OIDs, in one GET per 30; objects the device lacks are left out."""
         names = list(dict.fromkeys(self._names.get(oid) or self._name(oid) for oid in oids))
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
-        session = self._sessions.get(target) or await self._open(target)
+        session = await self._sessions.session(target)
         values: dict[str, Value] = {}
         for start in range(0, len(names), MAX_OIDS_PER_PDU):
             await self._get(target, session, names[start : start + MAX_OIDS_PER_PDU], values)
@@ -103,30 +110,42 @@ class SnmpClient:
         return values[name]
 
     async def walk(
-        self, target: SnmpTarget, oid: str, *, max_repetitions: int = 25
+        self,
+        target: SnmpTarget,
+        oid: str,
+        *,
+        max_repetitions: int = 25,
+        first_repetitions: int = FIRST_PAGE,
     ) -> dict[str, Value]:
-        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID."""
+        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID.
+
+        The first GETBULK asks for first_repetitions objects (the caller's guess of the rows
+        plus one, to see the end), each further one for twice as many, up to max_repetitions:
+        a page runs on past the subtree into objects nobody asked for, and every one of them
+        costs the agent and us a BER coding.
+        """
         root = parse_oid(oid)
         if max_repetitions < 1:
             raise ValueError(f"max_repetitions must be at least 1, not {max_repetitions}")
+        repetitions = max(1, min(first_repetitions, max_repetitions))
         if self._loop is not asyncio.get_running_loop():
             self._bind_loop()
-        session = self._sessions.get(target) or await self._open(target)
+        session = await self._sessions.session(target)
         operation = "GETNEXT walk" if target.version == "1" else "GETBULK walk"
         request = Request(target, operation, [oid_text(root)])
         values: dict[str, Value] = {}
         last = root
         while True:
-            varbind = ObjectType(ObjectIdentity(last), Null(""))
-            if target.version == "1":
-                status, index, answer = await self._send(request, session, next_cmd, varbind)
-            else:
-                status, index, answer = await self._send(
-                    request, session, bulk_cmd, 0, max_repetitions, varbind
-                )
-                if status == TOO_BIG and max_repetitions > 1:
-                    max_repetitions //= 2
-                    continue
+            async with self._walk_slots:
+                if target.version == "1":
+                    status, index, answer = await self._send(request, session, "next", [last])
+                else:
+                    status, index, answer = await self._send(
+                        request, session, "bulk", [last], repetitions
+                    )
+            if target.version != "1" and status == TOO_BIG and repetitions > 1:
+                max_repetitions = repetitions = repetitions // 2
+                continue
             if status == NO_SUCH_NAME and target.version == "1":
                 return values  # v1's way of saying end of MIB
             if status:
@@ -145,14 +164,14 @@ class SnmpClient:
                 last = current
             if not answer:
                 return values
+            repetitions = min(repetitions * 2, max_repetitions)
 
     async def _get(
-        self, target: SnmpTarget, session: _Session, names: list[str], into: dict[str, Value]
+        self, target: SnmpTarget, session: Session, names: list[str], into: dict[str, Value]
     ) -> None:
         request = Request(target, "GET", names)
-        status, index, answer = await self._send(
-            request, session, get_cmd, *[self._object_type(name) for name in names]
-        )
+        oids = [self._oids.get(name) or self._oid(name) for name in names]
+        status, index, answer = await self._send(request, session, "get", oids)
         if status == TOO_BIG and len(names) > 1:
             half = len(names) // 2
             await self._get(target, session, names[:half], into)
@@ -173,17 +192,17 @@ class SnmpClient:
                 into[str(name)] = converted
 
     async def _send(
-        self, request: Request, session: _Session, command: Any, *args: Any
+        self,
+        request: Request,
+        session: Session,
+        operation: Operation,
+        oids: list[tuple[int, ...]],
+        repetitions: int = 0,
     ) -> tuple[Any, Any, Any]:
         """Send one PDU; return (error-status, error-index, varbinds) or raise our error."""
         try:
-            indication, status, index, answer = await command(
-                session.engine,
-                session.auth,
-                session.transport,
-                session.context,
-                *args,
-                lookupMib=False,
+            indication, status, index, answer = await self._sessions.send(
+                session, operation, oids, repetitions
             )
         except PySnmpError as err:
             raise snmp_errors.from_library(request, err) from err
@@ -197,7 +216,7 @@ class SnmpClient:
         """The error for a timeout: a v3 agent that answers a probe dropped the request."""
         target = request.target
         if not target.is_ip:
-            self._sessions.pop(target, None)  # resolve the name again next time
+            self._sessions.forget(target)  # resolve the name again next time
         if target.version == "3" and (target.priv_protocol is not None or target.context):
             probe = dataclasses.replace(
                 target,
@@ -219,49 +238,16 @@ class SnmpClient:
                 return snmp_errors.v3_dropped(request)
         return snmp_errors.timed_out(request)
 
-    async def _open(self, target: SnmpTarget) -> _Session:
-        """Resolve the target's host and build its credentials, once."""
-        transport_class = Udp6TransportTarget if target.is_ipv6 else UdpTransportTarget
-        try:
-            transport = await transport_class.create(
-                (target.host, target.port), timeout=target.timeout_s, retries=target.retries
-            )
-        except (PySnmpError, UnicodeError) as err:  # UnicodeError: not a valid host name
-            raise snmp_errors.unresolvable(target, err) from err
-        session = _Session(
-            engine=self._engine_for(target),
-            auth=target.auth_data(),
-            transport=transport,
-            context=ContextData(contextName=target.context.encode()),
-        )
-        # Two first calls for one target may race here; both sessions work, one is kept.
-        return self._sessions.setdefault(target, session)
-
     def _bind_loop(self) -> None:
         # pysnmp's sockets and timers belong to the loop that was running when they were made.
         if self._loop is not None:
             raise RuntimeError("this SnmpClient runs on another event loop; close() it first")
         self._loop = asyncio.get_running_loop()
 
-    def _engine_for(self, target: SnmpTarget) -> SnmpEngine:
-        credentials = target.credentials()
-        for engine, users in self._engines:
-            if target.version != "3":
-                return engine
-            known = users.setdefault(target.user, credentials)
-            if known == credentials:
-                return engine
-        engine = SnmpEngine()
-        self._engines.append((engine, {target.user: credentials} if target.version == "3" else {}))
-        return engine
-
     def _name(self, oid: str) -> str:
         name = self._names[oid] = oid_text(parse_oid(oid))
         return name
 
-    def _object_type(self, name: str) -> ObjectType:
-        """A GET varbind, resolved once: pysnmp skips an ObjectType it already resolved."""
-        found = self._object_types.get(name)
-        if found is None:
-            found = self._object_types[name] = ObjectType(ObjectIdentity(parse_oid(name)))
-        return found
+    def _oid(self, name: str) -> tuple[int, ...]:
+        oid = self._oids[name] = parse_oid(name)
+        return oid

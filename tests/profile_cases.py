@@ -89,6 +89,18 @@ CASES = [
         not_measured=2,
     ),
     Case(
+        "ups-mib_unmanaged",  # the CS141 walk with 65535 where agents do not manage an object
+        "ups-mib",
+        {
+            "power_w": 469,  # line 1 answers 65535 and line 3 -26: neither is measured
+            "voltage_v[3]": 235,
+            "current_a[1]": 0.3,
+            "current_a[2]": 2.1,
+            "battery_charge_pct": 100,
+        },
+        not_measured=5,  # power lines 1 and 3, current line 3, frequency, runtime
+    ),
+    Case(
         "eatonups",
         "eaton-xups",
         {

@@ -227,8 +227,9 @@ metrics:
 
 
 # -- collect as a service ----------------------------------------------------------------------
-def test_sigterm_stops_collect_cleanly_with_the_readings_stored(
-    tmp_path: Path, snmpd: servers.Snmpd
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_collect_cleanly_with_the_readings_stored(
+    tmp_path: Path, snmpd: servers.Snmpd, stop: signal.Signals
 ) -> None:
     config = write_config(
         tmp_path,
@@ -252,7 +253,7 @@ def test_sigterm_stops_collect_cleanly_with_the_readings_stored(
             while not any("first round done" in x for x in seen):
                 seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
             assert "1 answered" in seen[-1]
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(stop)
             assert proc.wait(timeout=DEADLINE_S) == 0
         finally:
             if proc.poll() is None:

@@ -341,6 +341,26 @@ def test_a_pc_gets_its_state_from_user_presence_and_none_when_unreachable(
     assert [(f, v) for _, f, _, v in second.readings] == [("reachable", 0.0)]
 
 
+def test_a_server_whose_os_answers_is_on_whoever_is_logged_in(
+    agent: servers.Snmpd, profiles: ProfileSet
+) -> None:
+    sink = MemorySink()
+    server = device("srv-1", agent, kind="server", timeout_s=0.2)
+
+    async def scenario() -> Run:
+        async with running([server], sink, profiles) as run:
+            await run.clock.settle(2)
+            with agent.down():
+                await run.clock.run_until(10, 2)
+        return run
+
+    first, second = asyncio.run(scenario()).of("srv-1")
+    values = {f: v for _, f, _, v in first.readings}
+    assert first.profile == "host-resources" and "user_present" in values
+    assert values["state"] == STATE_CODES["on"]  # with or without a user logged in
+    assert [(f, v) for _, f, _, v in second.readings] == [("reachable", 0.0)]
+
+
 class RecordingClient(SnmpClient):
     """The real client, noting when detection asks for sysObjectID (a Telegraf-style wrapper)."""
 

@@ -12,7 +12,7 @@ import servers
 from profile_cases import CASES, Case
 
 from gronkoll.collector.readout import Readout, RowCache, read_device
-from gronkoll.collector.snmp import SnmpClient, SnmpTarget
+from gronkoll.collector.snmp import FIRST_PAGE, SnmpClient, SnmpTarget
 from gronkoll.errors import DeviceUnreachable
 from gronkoll.profiles import Profile, load_profiles
 
@@ -190,3 +190,26 @@ def test_a_row_that_is_gone_makes_the_next_read_walk(snmpsim: servers.Snmpsim) -
     assert ("power_w", 1140) in readout.values
     assert rows.reads == 0 and rows.indexes is not None
     assert rows.indexes["1.3.6.1.4.1.318.1.1.26.4.3.1.5"] == ["1"]
+
+
+def test_a_rewalk_asks_for_the_rows_seen_last_time_plus_one(snmpsim: servers.Snmpsim) -> None:
+    profile = load_profiles().profiles["apc-rpdu2"]
+    rows = RowCache()
+    power = "1.3.6.1.4.1.318.1.1.26.4.3.1.5"
+    assert rows.first_page(power) == FIRST_PAGE  # nothing known: a guess
+    run(lambda client: read_device(client, target(snmpsim, "apc_ap8853"), profile, rows=rows))
+    rows.clear()  # a failure forgets the rows, not how many there were
+    assert rows.indexes is None
+    assert rows.first_page(power) == 2  # one row, and one answer past it to see the end
+
+
+def test_a_65535_from_an_agent_never_becomes_a_reading(snmpsim: servers.Snmpsim) -> None:
+    # tests/fixtures/snmprec/README.md, section 19: 65535 where the agent manages no value.
+    profile = load_profiles().profiles["ups-mib"]
+    readout = read(snmpsim, "ups-mib_unmanaged", profile)
+    got = dict(readout.values)
+    assert "frequency_hz" not in got and "battery_runtime_s" not in got
+    assert "current_a[3]" not in got and got["power_w"] == 469
+    derived = {65535.0, 6553.5, 65535.0 * 60, 65535.0 + 469}
+    assert not derived & set(got.values()), got
+    assert sum("raw 65535" in text for text in readout.not_measured) == 4

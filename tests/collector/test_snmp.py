@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import servers
 from pydantic import SecretStr
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
 
 from gronkoll.collector.snmp import SnmpClient, SnmpTarget
 from gronkoll.errors import (
@@ -397,3 +398,99 @@ def test_fifty_concurrent_gets_through_one_client_all_succeed(snmpd: servers.Snm
     results = run(use)
     assert len(results) == 50
     assert all(r[SYS_NAME] == snmpd.sys_name and isinstance(r[SYS_UPTIME], int) for r in results)
+
+
+class CountingClient(SnmpClient):
+    """The real client, noting every walk PDU's page size and how many walk PDUs were in
+    flight at once (a wrapper around the real thing, as Telegraf's clientFactory allows)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pages: list[int] = []
+        self.in_flight = self.most_in_flight = 0
+
+    async def _send(
+        self, request: Any, session: Any, operation: Any, oids: Any, repetitions: int = 0
+    ) -> Any:
+        if operation == "get":
+            return await super()._send(request, session, operation, oids, repetitions)
+        self.pages.append(repetitions if operation == "bulk" else 1)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await super()._send(request, session, operation, oids, repetitions)
+        finally:
+            self.in_flight -= 1
+
+
+def test_walk_pages_grow_from_the_first_guess_and_give_the_same_rows(
+    snmpd: servers.Snmpd,
+) -> None:
+    async def use(client: SnmpClient) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            await client.walk(v2c(snmpd), IF_TABLE),
+            await client.walk(v2c(snmpd), IF_TABLE, first_repetitions=1, max_repetitions=6),
+        )
+
+    client = CountingClient()
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with client:
+            return await use(client)
+
+    default, grown = asyncio.run(main())
+    assert list(default) == list(grown)
+    first_walk = client.pages.index(1)
+    assert client.pages[0] == 8  # FIRST_PAGE: a small table's rows and its end in one answer
+    assert client.pages[first_walk : first_walk + 5] == [1, 2, 4, 6, 6]  # doubled, capped
+
+
+def test_walks_in_flight_are_bounded_apart_from_gets(snmpd: servers.Snmpd) -> None:
+    targets = [v2c(snmpd, device_id=f"pdu-{i}") for i in range(12)]
+    client = CountingClient(walks_in_flight=3)
+
+    async def main() -> list[dict[str, Any]]:
+        async with client:
+            gets = [client.get(t, [SYS_NAME]) for t in targets]
+            walks = [client.walk(t, HR_SYSTEM) for t in targets]
+            return await asyncio.gather(*gets, *walks)
+
+    results = asyncio.run(main())
+    assert all(r == {SYS_NAME: snmpd.sys_name} for r in results[:12])
+    assert all(len(r) == 7 for r in results[12:])  # every walk complete
+    assert client.most_in_flight == 3
+
+
+def test_open_all_builds_every_session_and_registers_v3_users_before_any_request(
+    snmpd: servers.Snmpd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pysnmp's engine rebuilds its lookup maps on the first message after a target is added;
+    # registered up front, every v3 target is in it before any PDU goes out. v1 and v2c go
+    # through the v1arch dispatcher, which has nothing to register.
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "pdu-9.skola.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    targets = [v2c(snmpd, device_id=f"pdu-{i}", community=f"c{i}") for i in range(20)]
+    targets += [v3(snmpd, device_id=f"ups-{i}") for i in range(5)]
+    targets += [v2c(snmpd, device_id="pdu-ok")]
+    unresolvable = v2c(snmpd, device_id="pdu-9", host="pdu-9.skola.example")
+
+    async def use(client: SnmpClient) -> tuple[bool, set[str], list[Any], DeviceError]:
+        await client.open_all([*targets, unresolvable])  # the bad host does not stop the rest
+        opened = all(t in client._sessions for t in targets)
+        (engine,) = client._sessions.engines()
+        users = {str(a.userName) for a in LCD._get_cache(engine)["auth"].values()}
+        answers = [await client.get_one(t, SYS_NAME) for t in targets[-2:]]
+        with pytest.raises(DeviceUnreachable) as caught:
+            await client.get(unresolvable, [SYS_NAME])
+        return opened, users, answers, caught.value
+
+    opened, users, answers, error = run(use)
+    assert opened and users == {snmpd.v3_user}
+    assert answers == [snmpd.sys_name] * 2
+    assert "cannot resolve host 'pdu-9.skola.example'" in str(error)
