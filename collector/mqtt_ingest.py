@@ -264,7 +264,7 @@ class MqttIngest:
     def _note_activity(self, handled: Iterable[Handled]) -> None:
         """Count first-time messages per configured device (a resend is not a new message)."""
         for h in handled:
-            if h.device is None or self.settings.device(h.device) is None:
+            if h.device not in self.pipeline.configured:
                 continue
             a = self._activity.get(h.device)
             if a is None:

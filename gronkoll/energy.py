@@ -113,6 +113,10 @@ class Batch:
 
     def add_energy(self, quantity: str, device: str, t0: int, t1: int, wh: float) -> None:
         """Spread an interval's energy over the UTC hours it spans, in proportion to time."""
+        h0 = t0 // MS_PER_HOUR
+        if h0 == (t1 - 1) // MS_PER_HOUR:  # within one hour: the usual case
+            self.add_hour(quantity, device, h0, wh)
+            return
         for hour, part in split_by_hour(t0, t1, wh):
             self.add_hour(quantity, device, hour, part)
 

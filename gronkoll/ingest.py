@@ -103,7 +103,11 @@ class Ingestor:
 
     def ingest(self, readings: Iterable[Reading]) -> IngestResult:
         """Process and store readings (device, field, time ms, value); returns counts."""
-        batch = self.engine.process(readings)
+        try:
+            batch = self.engine.process(readings)
+        except GronkollError:  # the store could not number a new series
+            self.engine.rollback()
+            raise
         return self.commit(batch)
 
     def commit(self, batch: Batch) -> IngestResult:

@@ -30,6 +30,8 @@ LATEST_MS = 253_402_300_800_000
 
 #: Fields whose value may be below zero; every other field is a physical amount.
 MAY_BE_NEGATIVE = frozenset({"temperature_c"})
+#: Fields whose values are codes, checked one by one in impossible().
+CODED = frozenset({"state", "user_present"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,12 @@ class Decoded:
 
     def add(self, fld: str, t_ms: int, raw: object, *, label: str, scale: float = 1.0) -> None:
         """Add a reading from a raw payload value, or a problem saying why it is unusable."""
+        kind = type(raw)
+        if kind is float or kind is int:  # the usual case, checked without calls
+            scaled = raw * scale  # type: ignore[operator]
+            if 0.0 <= scaled < math.inf and fld not in CODED and "[" not in fld:
+                self.readings.append((fld, t_ms, float(scaled)))
+                return
         value = number(raw)
         if value is None:
             self.problem(f"{label}: {_show(raw)} is not a number")
