@@ -16,7 +16,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gronkoll.collector.formats import FORMATS, Decoded, Input
-from gronkoll.collector.formats.base import local_time_ms, payload_text, resolve_pointer
+from gronkoll.collector.formats.base import payload_text, resolve_pointer
+from gronkoll.collector.formats.times import local_time_ms
 from gronkoll.collector.messages import Message, MessagePipeline
 from gronkoll.settings import MqttFormat, MqttMapping, Settings, parse_settings
 
