@@ -51,6 +51,10 @@ import yaml
 from gronkoll.collector.messages import Message, MessagePipeline
 from gronkoll.settings import Settings, load_settings
 
+# The payload builders the format tests use (tests/mqtt_traffic.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mqtt_traffic import shelly_gen2_status, tasmota_payload, zigbee2mqtt_plug  # noqa: E402
+
 HOST = "127.0.0.1"
 KINDS = ("tasmota", "shelly-gen1", "shelly-gen2", "zigbee2mqtt", "json", "number")
 SUBSCRIPTIONS = [
@@ -99,50 +103,19 @@ def message(i: int, k: int) -> tuple[str, str]:
     at = T0 + timedelta(minutes=5 * k)
     if kind == "tasmota":
         local = (at + STOCKHOLM).strftime("%Y-%m-%dT%H:%M:%S")
-        energy = {
-            "TotalStartTime": "2024-08-19T08:02:11",
-            "Total": round(87.512 + 0.006 * k, 3),
-            "Yesterday": 0.913,
-            "Today": round(0.402 + 0.006 * k, 3),
-            "Period": 6,
-            "Power": 71,
-            "ApparentPower": 82,
-            "ReactivePower": 41,
-            "Factor": 0.87,
-            "Voltage": 229,
-            "Current": 0.358,
-        }
-        return f"tele/{dev}/SENSOR", json.dumps({"Time": local, "ENERGY": energy})
+        payload = tasmota_payload(
+            local, Total=round(87.512 + 0.006 * k, 3), Today=round(0.402 + 0.006 * k, 3)
+        )
+        return f"tele/{dev}/SENSOR", json.dumps(payload)
     if kind == "shelly-gen1":  # power and energy (watt-minutes since boot) in turn
         if k % 2 == 0:
             return f"shellies/{dev}/relay/0/power", f"{42.1 + k % 7:.2f}"
         return f"shellies/{dev}/relay/0/energy", str(360_000 + 60 * k)
     if kind == "shelly-gen2":
-        status = {
-            "id": 0,
-            "source": "timer",
-            "output": True,
-            "apower": 118.4,
-            "voltage": 231.2,
-            "freq": 50.0,
-            "current": 0.561,
-            "aenergy": {
-                "total": round(5120.402 + 9.867 * k, 3),
-                "by_minute": [1973.333, 1973.333, 1960.0],
-                "minute_ts": int(at.timestamp()),
-            },
-            "temperature": {"tC": 35.0, "tF": 95.0},
-        }
+        status = shelly_gen2_status(round(5120.402 + 9.867 * k, 3), int(at.timestamp()))
         return f"{dev}/status/switch:0", json.dumps(status)
     if kind == "zigbee2mqtt":
-        plug = {
-            "current": 0.05,
-            "energy": round(3.41 + 0.0001 * k, 4),
-            "linkquality": 98,
-            "power": 9,
-            "state": "ON",
-            "voltage": 232,
-        }
+        plug = zigbee2mqtt_plug(round(3.41 + 0.0001 * k, 4))
         return f"zigbee2mqtt/{dev}", json.dumps(plug)
     if kind == "json":
         ts = (at + STOCKHOLM).strftime("%Y-%m-%dT%H:%M:%S+01:00")

@@ -114,6 +114,7 @@ class MessagePipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.routes = Routes(settings)  # raises ConfigError for a bad mapping
+        self.configured = frozenset(d.id for d in settings.devices)
         self.counts = PipelineCounts()
         self._state: dict[str, dict[str, Any]] = {}  # per-device decoder state
         self._logged_topics: set[str] = set()
@@ -140,7 +141,7 @@ class MessagePipeline:
             return Handled(message, route.device, [], [entry], [])
 
     def _decode(self, message: Message, route: Route) -> Handled:
-        configured = route.device is not None and self.settings.device(route.device) is not None
+        configured = route.device in self.configured
         state = self._state.setdefault(route.device, {}) if configured and route.device else {}
         decoder = FORMATS[route.mapping.format]
         decoded: Decoded = decoder.decode(
@@ -163,7 +164,7 @@ class MessagePipeline:
                 "; ".join(decoded.problems) or f"{route.source} names none in this topic"
             )
             return self._quarantined(message, route, None, [reason])
-        if self.settings.device(device) is None:
+        if device not in self.configured:
             reason = f"device {device!r} is not configured"
             if "/" in device:
                 reason += " (a name with a slash needs the device's own mqtt.topic)"

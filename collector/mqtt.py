@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -33,9 +33,8 @@ class MqttRefused(GronkollError):
     """The broker refused us in a way a retry will not change (credentials, client id, TLS)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message as the broker delivered it on one connection."""
+class Delivery(NamedTuple):
+    """One message as the broker delivered it on one connection (a tuple: made per message)."""
 
     topic: str
     payload: bytes

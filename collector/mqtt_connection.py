@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 RECEIVE_MAXIMUM_CAP = 65_535
 #: The network loop looks at keepalive at least this often (seconds).
 LOOP_S = 1.0
+#: Packets read in a row while they keep coming, before looking at acks, writes and the clock.
+READ_BURST = 64
 MQTT_ERR_SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
 #: Topics whose last receive time is remembered (beyond this, forgotten all at once).
 MAX_TOPICS_TIMED = 200_000
@@ -123,6 +125,7 @@ class MqttConnection:
         self._asked = False  # we ended this connection (stop, reconnect)
         self._lost = ""  # why the broker's side ended it
         self._acks: deque[Delivery] = deque()
+        self._received = 0  # messages taken on any connection, to tell when a read found one
         self._topic_ms: dict[str, int] = {}  # each topic's last receive time
         self._drop = threading.Event()
         self._stopping = threading.Event()
@@ -211,12 +214,26 @@ class MqttConnection:
             if self._wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
-            if (pending or sock in readable) and client.loop_read() != MQTT_ERR_SUCCESS:
+            if (pending or sock in readable) and not self._read_burst(client):
                 return  # paho closed the socket and called on_disconnect
             if writable and client.loop_write() != MQTT_ERR_SUCCESS:
                 return
             if client.loop_misc() != MQTT_ERR_SUCCESS:  # keepalive: ping, or give up
                 return
+
+    def _read_burst(self, client: paho.Client) -> bool:
+        """Read packets while messages keep coming (paho reads one per call); False at the end.
+
+        A backlog arrives as a stream: reading it without a select() and paho's housekeeping
+        between every two messages saves their cost per message.
+        """
+        for _ in range(READ_BURST):
+            before = self._received
+            if client.loop_read() != MQTT_ERR_SUCCESS:
+                return False
+            if self._received == before or self._drop.is_set() or self._acks:
+                break  # no message (nothing there, or a PINGRESP), or acks wait to go out
+        return True
 
     def _send_acks(self) -> None:
         generation = self._generation
@@ -383,6 +400,7 @@ class MqttConnection:
             self._lost = "the broker closed the connection or stopped answering"
 
     def _message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._received += 1
         try:
             try:
                 topic = message.topic

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from gronkoll.collector.messages import Handled, Message, MessagePipeline
 from gronkoll.collector.mqtt import FIRST_BACKOFF_S, ClientFactory, Delivery, Outage, new_client
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Device activity (message counts, newest message) is saved at most this often.
 ACTIVITY_SAVE_S = 5.0
+#: Quarantine entries older than mqtt.quarantine_keep_days are deleted at start and this often.
+PRUNE_EVERY_S = 3600.0
 
 
 class Inbox:
@@ -147,6 +150,7 @@ class MqttIngest:
         self.lock = writer_lock
         window = settings.mqtt.max_inflight
         self.reconnect_max_s = settings.mqtt.reconnect_max_s
+        self.quarantine_keep_days = settings.mqtt.quarantine_keep_days
         self.batch_max = max(1, min(settings.collector.batch_size, window // 2))
         self.inbox = Inbox(window)
         session = f"{settings.mqtt.client_id}@{settings.mqtt.host}:{settings.mqtt.port}"
@@ -165,6 +169,7 @@ class MqttIngest:
         self._forget = False
         self._activity: dict[str, Activity] = {}
         self._saved_at = time.monotonic()
+        self._pruned_at: float | None = None
         self._thread: threading.Thread | None = None
 
     # -- running -------------------------------------------------------------------------
@@ -206,6 +211,8 @@ class MqttIngest:
     # -- the committer thread ------------------------------------------------------------
     def _run(self) -> None:
         while True:
+            if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+                self._prune_quarantine()
             batch = self.inbox.take(self.batch_max, timeout=ACTIVITY_SAVE_S)
             if batch:
                 try:
@@ -264,7 +271,7 @@ class MqttIngest:
     def _note_activity(self, handled: Iterable[Handled]) -> None:
         """Count first-time messages per configured device (a resend is not a new message)."""
         for h in handled:
-            if h.device is None or self.settings.device(h.device) is None:
+            if h.device not in self.pipeline.configured:
                 continue
             a = self._activity.get(h.device)
             if a is None:
@@ -288,6 +295,19 @@ class MqttIngest:
         log.debug("let %d MQTT messages go unacknowledged", len(batch) + let_go)
         self._backoff_s = min(hold * 2, self.reconnect_max_s)
         self.connection.reconnect(hold)
+
+    def _prune_quarantine(self) -> None:
+        """Delete quarantine entries older than mqtt.quarantine_keep_days."""
+        self._pruned_at = time.monotonic()
+        days = self.quarantine_keep_days
+        try:
+            with self.lock:
+                gone = self.runtime.state.prune_quarantine(datetime.now(UTC) - timedelta(days=days))
+        except GronkollError as err:
+            log.warning("could not delete old MQTT quarantine entries: %s", err)
+            return
+        if gone:
+            log.info("deleted %d MQTT quarantine entries older than %d days", gone, days)
 
     def _save_activity(self) -> None:
         self._saved_at = time.monotonic()

@@ -47,6 +47,11 @@ PRUNE_EVERY = 8_192
 _CHUNK = 500  # parameters per IN (...) query, under every database's limit
 
 
+#: Keys go in through the driver (SQLite's and psycopg's parameter marks).
+INSERT_QMARK = "INSERT INTO mqtt_seen (session, key, received_ms) VALUES (?, ?, ?)"
+INSERT = "INSERT INTO mqtt_seen (session, key, received_ms) VALUES (%s, %s, %s)"
+
+
 def message_key(mid: int, topic: str, payload: bytes) -> int:
     """The key of one delivered message: 64 bits of a hash of packet id, topic and payload."""
     digest = hashlib.blake2b(mid.to_bytes(2, "big"), digest_size=8)
@@ -73,6 +78,7 @@ class DeliveryJournal:
         self.state = state
         self.session = session
         self._seen = cast(Table, MqttSeen.__table__)
+        self._insert_sql = INSERT_QMARK if state.engine.dialect.paramstyle == "qmark" else INSERT
         self._status = cast(Table, DeviceStatus.__table__)
         self._added = 0
         self._keys: OrderedDict[int, int] = OrderedDict()  # key -> first receive ms, oldest first
@@ -107,9 +113,11 @@ class DeliveryJournal:
         if not keys:
             return
         seen = self._seen
-        rows = [{"session": self.session, "key": k, "received_ms": ms} for k, ms in keys]
+        session = self.session
+        rows = [(session, k, ms) for k, ms in keys]
         with _translated("write the MQTT redelivery journal"), self.state.engine.begin() as conn:
-            conn.execute(insert(seen), rows)
+            # The driver's own executemany: SQLAlchemy's per-row work cost 5 us a message.
+            conn.exec_driver_sql(self._insert_sql, rows)
             if self._added + len(rows) >= PRUNE_EVERY:
                 oldest_kept = (
                     select(seen.c.id)

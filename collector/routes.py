@@ -23,6 +23,9 @@ from gronkoll.errors import ConfigError
 from gronkoll.fields import FIELDS, base_field
 from gronkoll.settings import MqttMapping, Settings
 
+#: Routes of this many distinct topics are remembered; beyond that the table starts again.
+MAX_TOPICS_CACHED = 200_000
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -47,6 +50,7 @@ class Routes:
     def __init__(self, settings: Settings) -> None:
         self._exact: dict[str, Route] = {}
         self._filters: list[_Filter] = []
+        self._known: dict[str, Route | None] = {}  # every topic's route, found once
         for i, dev in enumerate(settings.devices):
             if dev.mqtt is None:
                 continue
@@ -85,6 +89,16 @@ class Routes:
 
     def match(self, topic: str) -> Route | None:
         """The route of a topic, or None when no device topic or subscription covers it."""
+        try:
+            return self._known[topic]
+        except KeyError:
+            pass
+        if len(self._known) >= MAX_TOPICS_CACHED:
+            self._known.clear()
+        route = self._known[topic] = self._find(topic)
+        return route
+
+    def _find(self, topic: str) -> Route | None:
         route = self._exact.get(topic)
         if route is not None:
             return route

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 DRAIN_CONNECT_S = 10.0
 DRAIN_QUIET_S = 1.0
 DRAIN_MAX_S = 60.0
+#: Integration state is saved at most this often (and at exit); after a crash the engine
+#: resumes from the store's newest readings (gronkoll/ingest.py).
+STATE_SAVE_S = 5.0
 
 
 class StoreSink:
@@ -195,7 +198,7 @@ def collect(
             "nothing to collect."
         )
         return 0
-    with Runtime(settings) as runtime:
+    with Runtime(settings, state_save_s=STATE_SAVE_S) as runtime:
         lock = threading.Lock()
         sink = StoreSink(runtime, profiles, lock)
         runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)

@@ -227,7 +227,7 @@ def cmd_report_power(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    """Poll the SNMP devices until SIGTERM or SIGINT (or one round with --once)."""
+    """Poll SNMP devices and take MQTT messages until SIGTERM or SIGINT (or once: --once)."""
     settings = _settings(args)
     run = importlib.import_module("gronkoll.collector.run")
     logger = logging.getLogger("gronkoll.collector")
@@ -403,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def group(
+        name: str, text: str, description: str
+    ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        """A command with actions of its own (gronkoll mqtt replay, gronkoll quarantine list)."""
+        parser = sub.add_parser(name, help=text, description=description)
+        return parser.add_subparsers(dest=name, required=True, metavar="ACTION")
+
     command("check-config", cmd_check_config)
 
     p = command("import", cmd_import)
@@ -459,7 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("collect", cmd_collect)
     p.add_argument(
-        "--once", action="store_true", help="poll every SNMP device once, store and exit"
+        "--once",
+        action="store_true",
+        help="poll every SNMP device once, take what the MQTT broker holds for the session "
+        "(with an mqtt section), store and exit",
     )
 
     p = command("devices", cmd_devices)
@@ -495,21 +505,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=2.0, metavar="S", help="seconds per try (default: 2)"
     )
 
-    mqtt = sub.add_parser("mqtt", help="MQTT tools", description="MQTT tools.")
-    mqtt_sub = mqtt.add_subparsers(dest="mqtt", required=True, metavar="ACTION")
-    p = command("replay", cmd_mqtt_replay, mqtt_sub)
+    p = command("replay", cmd_mqtt_replay, group("mqtt", "MQTT tools", "MQTT tools."))
     p.add_argument(
         "file",
         metavar="FILE.jsonl",
         help='one {"topic": ..., "payload": ..., "t": ISO 8601} object per line',
     )
 
-    quarantine = sub.add_parser(
+    quarantine_sub = group(
         "quarantine",
-        help="quarantined MQTT messages",
-        description="Quarantined MQTT messages: payloads and values that could not be used.",
+        "quarantined MQTT messages",
+        "Quarantined MQTT messages: payloads and values that could not be used.",
     )
-    quarantine_sub = quarantine.add_subparsers(dest="quarantine", required=True, metavar="ACTION")
     p = command("list", cmd_quarantine_list, quarantine_sub)
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     p.add_argument("--device", help="only this device")

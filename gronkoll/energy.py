@@ -113,6 +113,10 @@ class Batch:
 
     def add_energy(self, quantity: str, device: str, t0: int, t1: int, wh: float) -> None:
         """Spread an interval's energy over the UTC hours it spans, in proportion to time."""
+        h0 = t0 // MS_PER_HOUR
+        if h0 == (t1 - 1) // MS_PER_HOUR:  # within one hour: the usual case
+            self.add_hour(quantity, device, h0, wh)
+            return
         for hour, part in split_by_hour(t0, t1, wh):
             self.add_hour(quantity, device, hour, part)
 
@@ -160,6 +164,12 @@ class EnergyEngine:
         # device -> time from which energy deltas cover its power and state readings
         self._delta_since: dict[str, int] = {}
         self.dirty: set[str] = set()
+        #: Devices whose state changed in a way the store's newest readings cannot rebuild
+        #: (a counter drop held, a first energy source marked): save them after every batch.
+        self.must_save: set[str] = set()
+        # What processing changed since the last settle(), so rollback() can undo it.
+        self._undo: dict[Series, tuple[int | None, float, int | None, float]] = {}
+        self._new_marks: list[tuple[dict[str, int], str]] = []
 
     # -- state ---------------------------------------------------------------------------
     def export_state(self, device: str) -> dict[str, Any]:
@@ -184,6 +194,7 @@ class EnergyEngine:
         for name, target in (
             ("covered_since", self._covered_since),
             ("power_since", self._power_since),
+            ("delta_since", self._delta_since),
         ):
             if state.get(name) is not None:
                 target[device] = int(state[name])
@@ -199,6 +210,24 @@ class EnergyEngine:
         """Continue a series from a stored reading (its saved state was older)."""
         s = self._get_series(device, fld)
         s.last_t, s.last_v, s.held_t, s.held_v = t, value, None, 0.0
+
+    def settle(self) -> None:
+        """Keep what was processed since the last settle(): it was stored."""
+        self._undo.clear()
+        self._new_marks.clear()
+
+    def rollback(self) -> None:
+        """Undo what was processed since the last settle(): it could not be stored."""
+        for series, (last_t, last_v, held_t, held_v) in self._undo.items():
+            series.last_t, series.last_v, series.held_t, series.held_v = (
+                last_t,
+                last_v,
+                held_t,
+                held_v,
+            )
+        for marks, device in self._new_marks:
+            marks.pop(device, None)
+        self.settle()
 
     def last_time(self, device: str, fld: str) -> int | None:
         """Time (ms) of the newest reading processed for a device's field."""
@@ -241,6 +270,8 @@ class EnergyEngine:
     ) -> None:
         spec = FIELDS.get(fld)
         series = self._get_series(device, fld)
+        if series not in self._undo:
+            self._undo[series] = (series.last_t, series.last_v, series.held_t, series.held_v)
         first, last = points[0][0], points[-1][0]
         if out.t_min is None or first < out.t_min:
             out.t_min = first
@@ -249,19 +280,29 @@ class EnergyEngine:
         if spec is None or spec.energy is None:
             self._measurements(series, points, out)
         elif spec.kind == "counter":
-            if spec.energy == "electricity" and device not in self._covered_since:
-                self._covered_since[device] = first
+            if spec.energy == "electricity":
+                self._mark(self._covered_since, device, first)
+            held_t = series.held_t
             self._counter(device, fld, spec.energy, model, series, points, out)
+            if series.held_t != held_t:
+                self.must_save.add(device)
         elif spec.kind == "delta":
-            self._delta_since.setdefault(device, first)
+            self._mark(self._delta_since, device, first)
             self._delta(device, fld, model, series, points, out)
         elif spec.kind == "gauge":
-            self._power_since.setdefault(device, first)
+            self._mark(self._power_since, device, first)
             self._power(device, fld, model, series, points, out)
         else:
             self._states(device, model, series, points, out)
         if series.last_t is not None:
             out.latest[series.sid] = (series.last_t, series.last_v)
+
+    def _mark(self, marks: dict[str, int], device: str, t: int) -> None:
+        """Note when a device's energy source started, once."""
+        if device not in marks:
+            marks[device] = t
+            self._new_marks.append((marks, device))
+            self.must_save.add(device)
 
     @staticmethod
     def _measurements(series: Series, points: list[tuple[int, float]], out: Batch) -> None:

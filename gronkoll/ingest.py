@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from gronkoll.devices import attributions, energy_models
@@ -31,12 +32,31 @@ class IngestResult:
 
 
 class Ingestor:
-    """Feeds readings through the energy engine into the store, saving integration state."""
+    """Feeds readings through the energy engine into the store, saving integration state.
 
-    def __init__(self, settings: Settings, store: TimeSeriesStore, state: StateDB) -> None:
+    The state is saved after every batch by default. With ``save_every_s``, it is saved at
+    most that often (and by flush(), at shutdown): after a crash, `_restore` resumes each
+    series from the store's newest readings, which the store keeps per series as the engine
+    left them. What those cannot rebuild (a counter drop held until the next reading tells
+    glitch from reset, the first reading of a device's energy source) is still saved after
+    the batch that changed it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TimeSeriesStore,
+        state: StateDB,
+        *,
+        save_every_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.state = state
+        self.save_every_s = save_every_s
+        self._clock = clock
+        self._saved_at = clock()
         self.engine = EnergyEngine(
             energy_models(settings),
             max_gap_s=settings.energy.max_gap_s,
@@ -83,26 +103,28 @@ class Ingestor:
 
     def ingest(self, readings: Iterable[Reading]) -> IngestResult:
         """Process and store readings (device, field, time ms, value); returns counts."""
-        batch = self.engine.process(readings)
+        try:
+            batch = self.engine.process(readings)
+        except GronkollError:  # the store could not number a new series
+            self.engine.rollback()
+            raise
         return self.commit(batch)
 
     def commit(self, batch: Batch) -> IngestResult:
-        """Store a processed batch, then save the state of the devices it touched."""
-        dirty = self.engine.dirty
+        """Store a processed batch, then save the state of the devices it touched when due."""
         try:
             written = self.store.write(batch, self.attribution)
         except GronkollError:
-            # Nothing was stored: put the touched devices back to their last saved state so
-            # the same readings can be sent again.
-            saved = self.state.load_integration_states()
-            for device in dirty:
-                self.engine.forget(device)
-                if device in saved:
-                    self.engine.import_state(device, saved[device])
-            dirty.clear()
+            # Nothing was stored: undo the batch in the engine so the same readings can be
+            # sent again.
+            self.engine.rollback()
             raise
-        self.state.save_integration_states({d: self.engine.export_state(d) for d in dirty})
-        dirty.clear()
+        self.engine.settle()
+        if self._clock() - self._saved_at >= self.save_every_s:
+            self.flush()
+        elif self.engine.must_save:
+            self._save(self.engine.must_save & self.engine.dirty)
+        self.engine.must_save.clear()
         return IngestResult(
             stored=written.readings,
             intervals=written.intervals,
@@ -111,3 +133,13 @@ class Ingestor:
             unknown=len(batch.unknown),
             energy_wh=batch.energy_wh,
         )
+
+    def flush(self) -> None:
+        """Save the integration state of every device processed since the last save."""
+        self._save(set(self.engine.dirty))
+        self._saved_at = self._clock()
+
+    def _save(self, devices: set[str]) -> None:
+        if devices:
+            self.state.save_integration_states({d: self.engine.export_state(d) for d in devices})
+            self.engine.dirty -= devices

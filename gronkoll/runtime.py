@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 
 from gronkoll.carbon import Factors, factors
+from gronkoll.errors import GronkollError
 from gronkoll.ingest import Ingestor
 from gronkoll.settings import Settings
 from gronkoll.statedb import StateDB
 from gronkoll.stores import open_store
 from gronkoll.stores.base import TimeSeriesStore
 
+log = logging.getLogger(__name__)
+
 
 class Runtime:
     """The opened parts of Gronkoll for one process; each part is opened on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, state_save_s: float = 0.0) -> None:
+        """state_save_s: save integration state at most this often (0: after every batch)."""
         self.settings = settings
+        self.state_save_s = state_save_s
         self._store: TimeSeriesStore | None = None
         self._state: StateDB | None = None
         self._ingestor: Ingestor | None = None
@@ -40,7 +46,9 @@ class Runtime:
     def ingestor(self) -> Ingestor:
         """The ingestion path, with integration state restored."""
         if self._ingestor is None:
-            self._ingestor = Ingestor(self.settings, self.store, self.state)
+            self._ingestor = Ingestor(
+                self.settings, self.store, self.state, save_every_s=self.state_save_s
+            )
         return self._ingestor
 
     @property
@@ -51,7 +59,12 @@ class Runtime:
         return self._factors
 
     def close(self) -> None:
-        """Close every part that was opened."""
+        """Save what the ingestion has not saved yet, then close every part that was opened."""
+        if self._ingestor is not None:
+            try:
+                self._ingestor.flush()
+            except GronkollError as err:  # the store has the readings: a restart resumes
+                log.warning("could not save the integration state at exit: %s", err)
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -243,6 +243,7 @@ class MqttSettings(Strict):
     shared_group: str | None = None  # MQTT 5: subscribe as $share/<group>/<filter>
     max_inflight: int = Field(default=1000, ge=1)
     reconnect_max_s: float = Field(default=60, ge=1)
+    quarantine_keep_days: int = Field(default=30, ge=1)  # older entries are deleted
     subscriptions: list[MqttSubscription] = []
 
     @field_validator("protocol", mode="before")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -371,6 +372,12 @@ class StateDB:
         ).limit(limit)
         with self._session() as s:
             return list(s.scalars(query))
+
+    def prune_quarantine(self, before: datetime) -> int:
+        """Delete quarantine entries received before a time; how many went."""
+        query = delete(QuarantinedMessage).where(QuarantinedMessage.received_at < before)
+        with self._session() as s, s.begin():
+            return int(s.execute(query).rowcount or 0)  # type: ignore[attr-defined]
 
     def quarantine_counts(self) -> dict[str | None, int]:
         """How many quarantine entries each device has (None: no device could be told)."""

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,24 +24,25 @@ from typing import Any
 import pytest
 import servers
 from mqtt_traffic import (
+    FIXTURES,
+    SUBSCRIPTIONS,
     Publisher,
     Row,
     assert_each_once,
     energy_wh,
     forget_session,
+    run,
     stored_count,
     stored_rows,
     wait_for,
+    write_config,
 )
 
-from gronkoll.cli import main
 from gronkoll.collector.routes import Routes
 from gronkoll.settings import load_settings
-from gronkoll.statedb import StateDB
+from gronkoll.statedb import QuarantineEntry, StateDB
 
 pytestmark = pytest.mark.integration
-
-FIXTURES = Path(__file__).parent / "fixtures" / "mqtt"
 
 # The devices and subscriptions of the recorded sequences (tests/fixtures/mqtt/README.md).
 DEVICES = """\
@@ -72,47 +74,12 @@ DEVICES = """\
   - {id: shellyplug-s-BAD001, site: skola1, kind: meter}
   - {id: pc-0002, site: skola1, kind: pc}
 """
-SUBSCRIPTIONS = """\
-    - {topic: "tele/+/SENSOR", format: tasmota, device_level: 1}
-    - {topic: "shellies/#", format: shelly-gen1}
-    - {topic: "+/status/switch:0", format: shelly-gen2, device_level: 0}
-    - {topic: "+/events/rpc", format: shelly-gen2, device_level: 0}
-    - {topic: "zigbee2mqtt/#", format: zigbee2mqtt}
-    - {topic: "matare/+/energi", format: number, device_level: 1, field: energy_wh_total, scale: 1000}
-    - {topic: "gronkoll/agent/+/state", format: gronkoll-agent, device_level: 2}
-    - {topic: "gronkoll/meeting/+", format: gronkoll-meeting, device_level: 2}
-    - {topic: "gronkoll/meetings", format: gronkoll-meeting}
-"""
-
-
-def write_config(folder: Path, devices: str, mqtt: str = "", extra: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "gronkoll.yaml"
-    path.write_text(
-        f"""\
-municipality: {{name: Exempelby, timezone: Europe/Stockholm}}
-sites:
-  - {{id: skola1, kind: school}}
-  - {{id: kommunhuset, kind: office}}
-devices:
-{devices}
-store: {{kind: sqlite, path: data, busy_timeout_s: 2}}
-{mqtt}{extra}""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def mqtt_section(broker: servers.Mosquitto, client_id: str, subscriptions: str, **more: Any) -> str:
     items = {"host": broker.host, "port": broker.port, "client_id": client_id, **more}
     head = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in items.items())
     return f"mqtt:\n{head}  reconnect_max_s: 1\n  subscriptions:\n{subscriptions}"
-
-
-def run(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["-c", str(config), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -293,6 +260,31 @@ def test_devices_shows_mqtt_devices_with_last_message_and_counts(
     code, table, _ = run(capsys, config, "devices")
     assert "mqtt: last message " in table and "on rum/1/effekt; 2 messages, 1 quarantined" in table
     assert "mqtt: no message yet on fastighet/skola1/el (json)" in table
+
+
+def test_collect_deletes_quarantine_entries_older_than_the_kept_days(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, mosquitto: servers.Mosquitto, client_id: str
+) -> None:
+    mqtt = mqtt_section(mosquitto, client_id, SUBSCRIPTIONS, quarantine_keep_days=7)
+    config = write_config(tmp_path, DEVICES, mqtt)
+    now_ms = int(time.time() * 1000)
+    state = StateDB(load_settings(config).state_url)
+    entries = [
+        QuarantineEntry(
+            t_ms=now_ms - days * 86_400_000,
+            topic="rum/1/effekt",
+            device_id="rum-1-effekt",
+            payload="-5",
+            payload_bytes=2,
+            reason=f"{days} days old",
+        )
+        for days in (8, 6)
+    ]
+    assert state.record_mqtt(entries, []) == (2, 0)
+    code, out, err = run(capsys, config, "collect", "--once")
+    assert code == 0, err
+    assert [q.reason for q in state.quarantined()] == ["6 days old"]
+    state.close()
 
 
 # -- the stream: SIGKILL and a broker restart ---------------------------------------------------

@@ -13,19 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
+from mqtt_traffic import FIXTURES, SUBSCRIPTIONS, run, write_config
 
-from gronkoll.cli import main
 from gronkoll.settings import load_settings
 from gronkoll.statedb import StateDB
 
-FIXTURES = Path(__file__).parent / "fixtures" / "mqtt"
-
-CONFIG = """\
-municipality: {name: Exempelby, timezone: Europe/Stockholm}
-sites:
-  - {id: skola1, kind: school}
-  - {id: kommunhuset, kind: office}
-devices:
+DEVICES = """\
   # the shared examples
   - {id: plug-bibliotek-3, site: skola1, kind: meter, rated_power_w: 3680}
   - {id: shellyplug-s-A1B2C3, site: skola1, kind: meter, rated_power_w: 2500}
@@ -76,32 +69,12 @@ devices:
           - {pointer: /el/energi, field: energy_wh_total, scale: 1000}
         time_pointer: /ts
   - {id: pc-0002, site: skola1, kind: pc}
-mqtt:
-  subscriptions:
-    - {topic: "tele/+/SENSOR", format: tasmota, device_level: 1}
-    - {topic: "shellies/#", format: shelly-gen1}
-    - {topic: "+/status/switch:0", format: shelly-gen2, device_level: 0}
-    - {topic: "+/events/rpc", format: shelly-gen2, device_level: 0}
-    - {topic: "zigbee2mqtt/#", format: zigbee2mqtt}
-    - {topic: "matare/+/energi", format: number, device_level: 1, field: energy_wh_total, scale: 1000}
-    - {topic: "gronkoll/agent/+/state", format: gronkoll-agent, device_level: 2}
-    - {topic: "gronkoll/meeting/+", format: gronkoll-meeting, device_level: 2}
-    - {topic: "gronkoll/meetings", format: gronkoll-meeting}
-store: {kind: sqlite, path: gronkoll-data}
 """
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "gronkoll.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
-    return path
-
-
-def run(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tuple[int, str, str]:
-    code = main(["-c", str(config), *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return write_config(tmp_path, DEVICES, "mqtt:\n  subscriptions:\n" + SUBSCRIPTIONS)
 
 
 def replay(capsys: pytest.CaptureFixture[str], config: Path, name: str) -> str:
@@ -204,6 +177,45 @@ def test_a_shelly_gen1_reboot_counts_from_zero_without_a_spike(
     code, events, _ = run(capsys, config, "events", "--device", "shellyplug-s-D4E5F6")
     assert "reset: energy_wh_total reset from 1670.67 to 2" in events, events
     assert "rejected" not in events
+
+
+def test_a_shelly_gen1_second_relay_counts_as_a_device_of_its_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # docs/mqtt.md: relay 0 is the device's own; another relay is counted when it is
+    # configured as a device with its own energy topic, in watt-minutes through `number`.
+    channel = """\
+  - id: ventilation-2
+    site: skola1
+    kind: meter
+    mqtt: {topic: "shellies/shellyswitch25-AB12/relay/1/energy", format: number,
+           field: energy_wh_total, scale: 0.016666666666666666}
+  - {id: shellyswitch25-AB12, site: skola1, kind: meter}
+"""
+    config = write_config(tmp_path, DEVICES + channel, "mqtt:\n  subscriptions:\n" + SUBSCRIPTIONS)
+    lines = [
+        (topic, payload, f"2025-02-03T09:0{i}:00Z")
+        for i, (topic, payload) in enumerate(
+            [
+                ("shellies/shellyswitch25-AB12/relay/0/energy", "1200"),
+                ("shellies/shellyswitch25-AB12/relay/1/energy", "6000"),
+                ("shellies/shellyswitch25-AB12/relay/0/energy", "1500"),
+                ("shellies/shellyswitch25-AB12/relay/1/energy", "7200"),
+                ("shellies/shellyswitch25-AB12/relay/1/energy", "60"),  # rebooted
+                ("shellies/shellyswitch25-AB12/relay/1/energy", "660"),
+            ]
+        )
+    ]
+    capture = tmp_path / "two-relays.jsonl"
+    capture.write_text(
+        "".join(json.dumps({"topic": t, "payload": p, "t": at}) + "\n" for t, p, at in lines),
+        encoding="utf-8",
+    )
+    code, out, err = run(capsys, config, "mqtt", "replay", str(capture))
+    assert code == 0 and "6 accepted" in out, out + err
+    energy = energy_wh(capsys, config)
+    assert energy["shellyswitch25-AB12"] == pytest.approx(5.0)  # relay 0: 300 Wmin
+    assert energy["ventilation-2"] == pytest.approx(20.0 + 11.0)  # 1200 Wmin, then 660 after
 
 
 def test_the_agent_last_will_and_a_retained_redelivery_add_nothing(
@@ -322,14 +334,11 @@ def test_a_file_that_cannot_be_read_is_an_error(
 def test_a_bad_mapping_stops_replay_with_the_key_named(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = tmp_path / "gronkoll.yaml"
-    path.write_text(
-        CONFIG.replace(
-            '{topic: "matare/+/energi", format: number, device_level: 1,',
-            '{topic: "matare/+/energi", format: number, device_level: 0,',
-        ),
-        encoding="utf-8",
+    subscriptions = SUBSCRIPTIONS.replace(
+        '{topic: "matare/+/energi", format: number, device_level: 1,',
+        '{topic: "matare/+/energi", format: number, device_level: 0,',
     )
+    path = write_config(tmp_path, DEVICES, "mqtt:\n  subscriptions:\n" + subscriptions)
     code, _, err = run(capsys, path, "mqtt", "replay", str(FIXTURES / "tasmota.jsonl"))
     assert code == 2
     assert "mqtt.subscriptions[5]: device_level 0 is the fixed level 'matare'" in err

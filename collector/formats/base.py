@@ -11,9 +11,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from gronkoll.fields import STATE_CODES, STATES, base_field, unit_of
 from gronkoll.settings import MqttMapping, Settings
@@ -21,15 +19,11 @@ from gronkoll.statedb import MeetingEvent
 
 #: Quarantined payloads are kept up to this many bytes (4 KiB).
 MAX_PAYLOAD_BYTES = 4096
-#: A device clock further ahead of the receive time than this is not believed.
-MAX_CLOCK_AHEAD_MS = 10 * 60 * 1000
-#: Times before this are an unset device clock (Tasmota shows 1970 until NTP answers).
-EARLIEST_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-#: Beyond the last instant a datetime can show (9999-12-31), a time is not a time.
-LATEST_MS = 253_402_300_800_000
 
 #: Fields whose value may be below zero; every other field is a physical amount.
 MAY_BE_NEGATIVE = frozenset({"temperature_c"})
+#: Fields whose values are codes, checked one by one in impossible().
+CODED = frozenset({"state", "user_present"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +55,12 @@ class Decoded:
 
     def add(self, fld: str, t_ms: int, raw: object, *, label: str, scale: float = 1.0) -> None:
         """Add a reading from a raw payload value, or a problem saying why it is unusable."""
+        kind = type(raw)
+        if kind is float or kind is int:  # the usual case, checked without calls
+            scaled = raw * scale  # type: ignore[operator]
+            if 0.0 <= scaled < math.inf and fld not in CODED and "[" not in fld:
+                self.readings.append((fld, t_ms, float(scaled)))
+                return
         value = number(raw)
         if value is None:
             self.problem(f"{label}: {_show(raw)} is not a number")
@@ -72,6 +72,13 @@ class Decoded:
             self.problem(f"{label}: {value:g}{' ' + unit if unit else ''}: {why}")
             return
         self.readings.append((fld, t_ms, value))
+
+    def add_value(self, fld: str, t_ms: int, raw: object, *, label: str, scale: float) -> None:
+        """Add a configured field's value: a state by its name or code, else a scaled number."""
+        if fld == "state":
+            self.add_state(t_ms, raw, label=label)
+        else:
+            self.add(fld, t_ms, raw, label=label, scale=scale)
 
     def add_state(self, t_ms: int, raw: object, *, label: str) -> None:
         """Add a state reading from its name (on, idle, sleep, off) or its code."""
@@ -219,52 +226,12 @@ def redact_to_schema(data: bytes, keep: frozenset[str]) -> str:
     return payload_text(json.dumps(kept, ensure_ascii=False).encode())
 
 
-# -- times ------------------------------------------------------------------------------
-def local_time_ms(text: str, tz: ZoneInfo, near_ms: int) -> int | None:
-    """An ISO 8601 time as ms; without an offset it is local time in tz.
-
-    A local time that happens twice (autumn) or never (spring) at a daylight-saving change
-    is taken as the reading nearest the receive time, so a redelivery maps the same way.
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+def gronkoll_message(msg: Input, out: Decoded, version: int) -> dict[str, Any] | None:
+    """A Gronkoll message (agent state, meeting event) of this schema version, else None."""
+    obj = json_object(msg.data, out)
+    if obj is None:
         return None
-    if moment.tzinfo is not None:
-        return round(moment.timestamp() * 1000)
-    candidates = {round(moment.replace(tzinfo=tz, fold=f).timestamp() * 1000) for f in (0, 1)}
-    return min(candidates, key=lambda ms: (abs(ms - near_ms), ms))
-
-
-def unix_ms(raw: object, unit: str) -> int | None:
-    """A Unix time in s or ms as ms; None when it is not a number or beyond year 9999."""
-    value = number(raw)
-    if value is None:
+    if obj.get("v") != version:
+        out.problem(f"v: {obj.get('v')!r} is not a schema version this Gronkoll reads ({version})")
         return None
-    t = value * 1000 if unit == "s" else value
-    if not abs(t) < LATEST_MS:  # also false for NaN and infinity
-        return None
-    return round(t)
-
-
-def believable(t_ms: int | None, msg: Input, out: Decoded, label: str) -> int:
-    """The device's time when it is believable, else the receive time with a problem noted.
-
-    Late is believable (a broker keeps messages for a persistent session); a clock that is
-    unset or well ahead of ours is not.
-    """
-    if t_ms is None:
-        return msg.received_ms
-    if t_ms < EARLIEST_MS or t_ms > msg.received_ms + MAX_CLOCK_AHEAD_MS:
-        out.problem(
-            f"{label}: device time {_instant(t_ms)} is not believable; used the receive time"
-        )
-        return msg.received_ms
-    return t_ms
-
-
-def _instant(t_ms: int) -> str:
-    try:
-        return datetime.fromtimestamp(t_ms / 1000, UTC).isoformat(timespec="seconds")
-    except (OverflowError, ValueError, OSError):
-        return f"{t_ms} ms after 1970"
+    return obj

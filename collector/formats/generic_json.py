@@ -16,10 +16,12 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
     json_value,
-    local_time_ms,
     resolve_pointer,
+)
+from gronkoll.collector.formats.times import (
+    believable,
+    local_time_ms,
     unix_ms,
 )
 
@@ -60,8 +62,6 @@ class GenericJson(Decoder):
             found, raw = resolve_pointer(doc, f.pointer)
             if not found:
                 out.problem(f"{f.pointer}: no value there (expected {f.field})")
-            elif f.field == "state":
-                out.add_state(t, raw, label=f.pointer)
             else:
-                out.add(f.field, t, raw, label=f.pointer, scale=f.scale)
+                out.add_value(f.field, t, raw, label=f.pointer, scale=f.scale)
         return out

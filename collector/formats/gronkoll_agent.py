@@ -18,11 +18,12 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
-    json_object,
-    local_time_ms,
+    gronkoll_message,
     number,
     redact_to_schema,
+)
+from gronkoll.collector.formats.times import (
+    message_time,
 )
 
 VERSION = 1
@@ -46,21 +47,10 @@ class GronkollAgent(Decoder):
         if msg.data.strip() == LAST_WILL:
             out.ignored = "the agent's last will (offline): the machine's state is not known"
             return out
-        obj = json_object(msg.data, out)
+        obj = gronkoll_message(msg, out, VERSION)
         if obj is None:
             return out
-        if obj.get("v") != VERSION:
-            out.problem(f"v: {obj.get('v')!r} is not a schema version this Gronkoll reads (1)")
-            return out
-        t = msg.received_ms
-        if "t" in obj:
-            raw_t = obj["t"]
-            device_t = None
-            if isinstance(raw_t, str):
-                device_t = local_time_ms(raw_t, msg.settings.tz, msg.received_ms)
-            if device_t is None:
-                out.problem(f"t: {raw_t!r} is not an ISO 8601 time; used the receive time")
-            t = believable(device_t, msg, out, "t")
+        t = message_time(obj, msg, out)
         if "state" in obj:
             out.add_state(t, obj["state"], label="state")
         else:

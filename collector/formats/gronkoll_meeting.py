@@ -20,10 +20,11 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
-    json_object,
-    local_time_ms,
+    gronkoll_message,
     payload_text,
+)
+from gronkoll.collector.formats.times import (
+    message_time,
 )
 from gronkoll.statedb import MeetingEvent
 
@@ -61,11 +62,8 @@ class GronkollMeeting(Decoder):
     def decode(self, msg: Input) -> Decoded:
         """One meeting event, and the participants reading that goes with it."""
         out = Decoded()
-        obj = json_object(msg.data, out)
+        obj = gronkoll_message(msg, out, VERSION)
         if obj is None:
-            return out
-        if obj.get("v") != VERSION:
-            out.problem(f"v: {obj.get('v')!r} is not a schema version this Gronkoll reads (1)")
             return out
         event = obj.get("event")
         if event not in EVENTS:
@@ -88,15 +86,7 @@ class GronkollMeeting(Decoder):
         if room is None:
             out.problem("no room: neither the topic nor the payload names the room's device")
             return out
-        t = msg.received_ms
-        if "t" in obj:
-            raw_t = obj["t"]
-            device_t = None
-            if isinstance(raw_t, str):
-                device_t = local_time_ms(raw_t, msg.settings.tz, msg.received_ms)
-            if device_t is None:
-                out.problem(f"t: {raw_t!r} is not an ISO 8601 time; used the receive time")
-            t = believable(device_t, msg, out, "t")
+        t = message_time(obj, msg, out)
         counts = _participants(obj.get("participants", {}), msg, out)
         out.meetings.append(
             MeetingEvent(

@@ -23,8 +23,5 @@ class Number(Decoder):
             out.problem("format number without a field in the mapping")
             return out
         text = msg.data.decode("utf-8", errors="replace").strip()
-        if fld == "state":
-            out.add_state(msg.received_ms, text, label="payload")
-        else:
-            out.add(fld, msg.received_ms, text, label="payload", scale=msg.mapping.scale)
+        out.add_value(fld, msg.received_ms, text, label="payload", scale=msg.mapping.scale)
         return out

@@ -24,8 +24,10 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
     json_object,
+)
+from gronkoll.collector.formats.times import (
+    believable,
     unix_ms,
 )
 from gronkoll.fields import row_field

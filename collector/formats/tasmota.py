@@ -26,10 +26,11 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
     json_object,
-    local_time_ms,
     number,
+)
+from gronkoll.collector.formats.times import (
+    text_time,
 )
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,7 @@ class Tasmota(Decoder):
         t = msg.received_ms
         time_text = obj.get("Time")
         if isinstance(time_text, str):
-            device_t = local_time_ms(time_text, msg.settings.tz, msg.received_ms)
-            if device_t is None:
-                out.problem(f"Time: {time_text!r} is not an ISO 8601 time; used the receive time")
-            t = believable(device_t, msg, out, "Time")
+            t = text_time(time_text, msg, out, "Time")
         else:
             out.problem("no Time in the payload; used the receive time")
         energy = obj.get("ENERGY")

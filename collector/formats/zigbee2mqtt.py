@@ -19,8 +19,10 @@ from gronkoll.collector.formats.base import (
     Decoded,
     Decoder,
     Input,
-    believable,
     json_object,
+)
+from gronkoll.collector.formats.times import (
+    believable,
     local_time_ms,
     unix_ms,
 )

@@ -78,6 +78,8 @@ class SqliteStore:
     def __init__(self, path: Path, tz: ZoneInfo, *, busy_timeout_s: float = 5.0) -> None:
         self.path = path
         self.tz = tz
+        # Series numbered and not committed yet (see series_id): (id, device, field).
+        self._unsaved: list[tuple[int, str, str]] = []
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -102,6 +104,33 @@ class SqliteStore:
         self._day_of_hour: dict[int, int] = {}
 
     # -- housekeeping --------------------------------------------------------------------
+    def _begin(self) -> None:
+        """Open a transaction unless one is open, with the series numbered and not kept yet.
+
+        A series numbered in a transaction that was rolled back keeps its number: the engine
+        already uses it, so it is inserted again, under that number, in the next transaction.
+        """
+        if self._db.in_transaction:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        if self._unsaved:
+            self._db.executemany(
+                "INSERT INTO series(id, device, field) VALUES (?, ?, ?)", self._unsaved
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; it takes in the series that series_id numbered since the last."""
+        self._begin()
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._unsaved.clear()
+
     def _check_meta(self) -> None:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
@@ -125,7 +154,7 @@ class SqliteStore:
         )
 
     def close(self) -> None:
-        """Close the database file."""
+        """Close the database file (series numbered and never written are not kept)."""
         self._db.close()
 
     def _local_day(self, hour: int) -> int:
@@ -136,25 +165,32 @@ class SqliteStore:
         return day
 
     def series_id(self, device: str, field: str) -> int:
-        """The store's number for a (device, field) series, created on first use."""
+        """The store's number for a (device, field) series, created on first use.
+
+        A new series is inserted in a transaction left open for the next write(), which
+        commits it with the readings that use it: one commit for a batch's new series, not
+        one each (a new fleet has tens of thousands).
+        """
         sid = self._series.get((device, field))
         if sid is None:
             try:
+                self._begin()
                 cur = self._db.execute(
                     "INSERT INTO series(device, field) VALUES (?, ?)", (device, field)
                 )
             except sqlite3.Error as err:
                 raise _translate(err, self.path) from None
             sid = self._series[(device, field)] = int(cur.lastrowid or 0)
+            self._unsaved.append((sid, device, field))
         return sid
 
     # -- writing -------------------------------------------------------------------------
     def write(self, batch: Batch, attribution: Mapping[str, Attribution]) -> WriteResult:
         """Store the batch's readings, events and energy rollups in one transaction."""
-        if not batch.rows and not batch.events:
+        if not batch.rows and not batch.events and not self._unsaved:
             return WriteResult(0, 0, 0)
         try:
-            with immediate_transaction(self._db):
+            with self._transaction():
                 self._write_rows(batch)
                 if batch.events:
                     self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", batch.events)

@@ -14,9 +14,11 @@ from typing import Any, get_args
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from mqtt_traffic import shelly_gen2_status, tasmota_payload, zigbee2mqtt_plug
 
 from gronkoll.collector.formats import FORMATS, Decoded, Input
-from gronkoll.collector.formats.base import local_time_ms, payload_text, resolve_pointer
+from gronkoll.collector.formats.base import payload_text, resolve_pointer
+from gronkoll.collector.formats.times import local_time_ms
 from gronkoll.collector.messages import Message, MessagePipeline
 from gronkoll.settings import MqttFormat, MqttMapping, Settings, parse_settings
 
@@ -68,27 +70,8 @@ def test_every_format_the_config_accepts_has_a_decoder() -> None:
 
 
 # -- Tasmota ----------------------------------------------------------------------------
-TASMOTA = {
-    "Time": "2025-02-03T10:15:00",
-    "ENERGY": {
-        "TotalStartTime": "2024-08-19T08:02:11",
-        "Total": 87.512,
-        "Yesterday": 0.913,
-        "Today": 0.402,
-        "Period": 6,
-        "Power": 71,
-        "ApparentPower": 82,
-        "ReactivePower": 41,
-        "Factor": 0.87,
-        "Voltage": 229,
-        "Current": 0.358,
-    },
-}
+TASMOTA = tasmota_payload()
 AT_0915 = ms("2025-02-03T09:15:00Z")
-
-
-def tasmota(**energy: object) -> dict[str, object]:
-    return {"Time": TASMOTA["Time"], "ENERGY": {**TASMOTA["ENERGY"], **energy}}  # type: ignore[dict-item]
 
 
 def test_tasmota_reads_period_as_energy_and_keeps_total_as_the_meters_figure() -> None:
@@ -108,7 +91,7 @@ def test_tasmota_reads_period_as_energy_and_keeps_total_as_the_meters_figure() -
 
 
 def test_tasmota_without_period_reads_total_as_the_counter() -> None:
-    energy = dict(TASMOTA["ENERGY"])  # type: ignore[call-overload]
+    energy = dict(TASMOTA["ENERGY"])
     del energy["Period"]
     out = decode("tasmota", "tele/plug/SENSOR", {"Time": TASMOTA["Time"], "ENERGY": energy})
     assert ("energy_wh_total", AT_0915, 87512.0) in out.readings
@@ -120,7 +103,7 @@ def test_tasmota_sums_the_channels_of_a_two_channel_device() -> None:
     out = decode(
         "tasmota",
         "tele/dual/SENSOR",
-        tasmota(
+        tasmota_payload(
             Total=[0.0, 2.91], Period=[1, 2], Power=[10, 20], Voltage=[230, 231], Current=[0.1, 0.2]
         ),
     )
@@ -133,10 +116,10 @@ def test_tasmota_sums_the_channels_of_a_two_channel_device() -> None:
 @pytest.mark.parametrize(
     ("payload", "problems", "fields"),
     [
-        (tasmota(Power=-5), ["ENERGY.Power: -5 W: power_w cannot be negative"], 5),
-        (tasmota(Voltage="abc"), ['ENERGY.Voltage: "abc" is not a number'], 5),
-        (tasmota(Period=None), ["ENERGY.Period: null is not a number"], 5),
-        (tasmota(Current=[0.1, "x"]), ['ENERGY.Current: [0.1, "x"] is not a number'], 5),
+        (tasmota_payload(Power=-5), ["ENERGY.Power: -5 W: power_w cannot be negative"], 5),
+        (tasmota_payload(Voltage="abc"), ['ENERGY.Voltage: "abc" is not a number'], 5),
+        (tasmota_payload(Period=None), ["ENERGY.Period: null is not a number"], 5),
+        (tasmota_payload(Current=[0.1, "x"]), ['ENERGY.Current: [0.1, "x"] is not a number'], 5),
         (
             {"Time": "2025-02-03T10:15:00"},
             ["no ENERGY object in the payload (is power monitoring enabled?)"],
@@ -228,20 +211,7 @@ def test_shelly_gen1_quarantines_a_value_that_is_not_a_number_or_negative() -> N
 
 # -- Shelly Gen2 ------------------------------------------------------------------------
 def test_shelly_gen2_status_reads_every_metering_field_and_the_counter_at_minute_ts() -> None:
-    status = {
-        "id": 0,
-        "output": True,
-        "apower": 118.4,
-        "voltage": 231.2,
-        "freq": 50.0,
-        "current": 0.561,
-        "aenergy": {
-            "total": 5120.402,
-            "by_minute": [1973.3, 1973.3, 1960.0],
-            "minute_ts": 1738573200,
-        },
-        "temperature": {"tC": 35.0, "tF": 95.0},
-    }
+    status = shelly_gen2_status()
     out = decode("shelly-gen2", "plug/status/switch:0", status, received="2025-02-03T09:00:03Z")
     got = {f: (t, v) for f, t, v in out.readings}
     assert got["energy_wh_total"] == (ms("2025-02-03T09:00:00Z"), 5120.402)
@@ -321,14 +291,7 @@ def test_shelly_gen2_names_the_device_by_its_prefix() -> None:
 
 # -- Zigbee2MQTT ------------------------------------------------------------------------
 def test_zigbee2mqtt_reads_a_plug_and_last_seen() -> None:
-    state = {
-        "current": 0.05,
-        "energy": 3.41,
-        "linkquality": 98,
-        "power": 9,
-        "state": "ON",
-        "voltage": 232,
-    }
+    state = zigbee2mqtt_plug()
     out = decode("zigbee2mqtt", "zigbee2mqtt/kontor/skrivare-2", state)
     assert sorted((f, v) for f, _, v in out.readings) == [
         ("current_a", 0.05),
