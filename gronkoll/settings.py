@@ -603,6 +603,34 @@ def _path_text(loc: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
+def invalid_config(
+    err: ValidationError,
+    source: Path,
+    *,
+    unknown_key: str = "unknown key",
+    missing: dict[str, str] | None = None,
+) -> ConfigError:
+    """One 'file: key: problem' line per validation error, in the user's words.
+
+    unknown_key is said of a key the model does not know; missing maps a top-level key to
+    what to say when it is absent (else "required key is missing").
+    """
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p != "source")
+        if loc[:1] == ("store",) and loc[1:2] in (("sqlite",), ("influxdb",)):
+            loc = loc[:1] + loc[2:]  # the union's tag is not a key in the file
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = unknown_key
+        elif e["type"] == "missing":
+            msg = (missing or {}).get(_path_text(loc), "required key is missing")
+        elif e["type"] == "literal_error":
+            msg = f"got {e.get('input')!r}; {msg[0].lower()}{msg[1:]}"
+        lines.append(f"{source}: {_path_text(loc)}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
 def _cross_check(settings: Settings) -> list[str]:
     """Reference and uniqueness problems pydantic cannot see, as 'key: problem' lines."""
     problems: list[str] = []
@@ -678,20 +706,8 @@ def parse_settings(data: Any, source: Path) -> Settings:
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = tuple(p for p in e["loc"] if p != "source")
-            if loc[:1] == ("store",) and loc[1:2] in (("sqlite",), ("influxdb",)):
-                loc = loc[:1] + loc[2:]  # the union's tag is not a key in the file
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; config/example.yaml lists every key)"
-            elif e["type"] == "missing":
-                msg = "required key is missing"
-            elif e["type"] == "literal_error":
-                msg = f"got {e.get('input')!r}; {msg[0].lower()}{msg[1:]}"
-            lines.append(f"{name}: {_path_text(loc)}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        unknown = "unknown key (check the spelling; config/example.yaml lists every key)"
+        raise invalid_config(err, source, unknown_key=unknown) from None
     problems = _cross_check(settings)
     if problems:
         raise ConfigError("\n".join(f"{name}: {p}" for p in problems))
