@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher, clear_retained, fleet, retained
+from agent_procs import KEY, AgentProcess, Watcher, fleet, retained, stop_and_clear
 from mqtt_traffic import wait_for
 
 from gronkoll.commands import Command, command_topic, encode_command, new_command, state_topic
@@ -26,13 +26,6 @@ from gronkoll.mqtt_client import BrokerAccess
 from gronkoll.schedules.publish import CommandPublisher
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def watcher(mosquitto: servers.Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.port)
-    yield w
-    w.close()
 
 
 @pytest.fixture
@@ -47,11 +40,7 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     """Three agents, not started; stopped at the end if still running."""
     procs = list(fleet(tmp_path, mosquitto.port, 3))
     yield procs
-    for a in procs:
-        if a.process is not None:
-            a.stop()
-    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
-    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
+    stop_and_clear(procs, mosquitto.port)
 
 
 def started(agent: AgentProcess, watcher: Watcher) -> AgentProcess:

@@ -80,6 +80,10 @@ def scheduled(
     stop_scheduler(scheduler)
 
 
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
 def fires(scheduler: BackgroundScheduler, job_id: str, start: datetime, end: datetime) -> list:
     """The stored job's fire times in [start, end), read back from the job store."""
     trigger = scheduler.get_job(job_id).trigger  # unpickled from the database
@@ -115,28 +119,13 @@ def test_dst_nights_fire_exactly_once_at_the_right_utc_instant(
 ) -> None:
     scheduler, _, _ = scheduled
     # spring: 02:30 does not exist on 2027-03-28; once, at 02:30 CET = 01:30 UTC
-    spring = fires(
-        scheduler,
-        "nattlig:shutdown",
-        datetime(2027, 3, 27, 22, tzinfo=UTC),
-        datetime(2027, 3, 28, 22, tzinfo=UTC),
-    )
-    assert spring == [datetime(2027, 3, 28, 1, 30, tzinfo=UTC)]
+    spring = fires(scheduler, "nattlig:shutdown", utc(2027, 3, 27, 22), utc(2027, 3, 28, 22))
+    assert spring == [utc(2027, 3, 28, 1, 30)]
     # autumn: 02:30 happens twice on 2026-10-25; once, at the first (CEST) = 00:30 UTC
-    autumn = fires(
-        scheduler,
-        "nattlig:shutdown",
-        datetime(2026, 10, 24, 22, tzinfo=UTC),
-        datetime(2026, 10, 25, 23, tzinfo=UTC),
-    )
-    assert autumn == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]
+    autumn = fires(scheduler, "nattlig:shutdown", utc(2026, 10, 24, 22), utc(2026, 10, 25, 23))
+    assert autumn == [utc(2026, 10, 25, 0, 30)]
     # and an evening policy keeps its local time on both sides of the change
-    evenings = fires(
-        scheduler,
-        "skolor-kvall:shutdown",
-        datetime(2026, 10, 21, tzinfo=UTC),
-        datetime(2026, 10, 28, tzinfo=UTC),
-    )
+    evenings = fires(scheduler, "skolor-kvall:shutdown", utc(2026, 10, 21), utc(2026, 10, 28))
     assert [t.astimezone(scheduler.timezone).strftime("%a %H:%M") for t in evenings] == [
         "Wed 18:30",
         "Thu 18:30",
@@ -151,12 +140,7 @@ def test_a_holiday_is_skipped_by_the_stored_job(
     scheduled: tuple[BackgroundScheduler, Recorder, Settings],
 ) -> None:
     scheduler, _, _ = scheduled
-    week = fires(
-        scheduler,
-        "skolor-kvall:shutdown",
-        datetime(2027, 1, 4, tzinfo=UTC),
-        datetime(2027, 1, 8, tzinfo=UTC),
-    )
+    week = fires(scheduler, "skolor-kvall:shutdown", utc(2027, 1, 4), utc(2027, 1, 8))
     # Wednesday 2027-01-06 is Trettondedag jul
     assert [t.day for t in week] == [4, 5, 7]
 
