@@ -464,11 +464,6 @@ class WakeOnLan(Strict):
 # baseline was measured: Webber et al., Field Surveys of Office Equipment Operating Patterns,
 # LBNL-46930 (2001): 44 % switched off at night, so 56 % left on (../methodology.md, §5).
 DEFAULT_COUNTERFACTUAL_ON_SHARE = 0.56
-# Electricity bought by a municipality, all in, excluding VAT: about 0.6-1.0 SEK/kWh energy
-# (SCB/Energimyndigheten monthly price tables, elområde 3, 2023), 0.2-0.4 SEK/kWh network
-# (SCB elnätspriser) and the energy tax (about 0.43 SEK/kWh, 2024). An assumption (U): set
-# your own contract's price.
-DEFAULT_PRICE_SEK_PER_KWH = 1.5
 
 
 class ShutdownSettings(Strict):
@@ -483,9 +478,10 @@ class ShutdownSettings(Strict):
     verify_deadline_s: int = Field(default=300, ge=1)
     retries: int = Field(default=2, ge=0, le=10)
     counterfactual_on_share: float = Field(default=DEFAULT_COUNTERFACTUAL_ON_SHARE, ge=0, le=1)
-    # Savings (gronkoll/savings.py): the price of a kWh, when a night off ends at the latest,
-    # and how far above its off power a plug may read a computer that is off.
-    price_sek_per_kwh: float = Field(default=DEFAULT_PRICE_SEK_PER_KWH, ge=0)
+    # Savings (gronkoll/savings.py): the price of a kWh (the contract's, all in, excl. VAT;
+    # no default: without it the shutdown report gives no SEK), when a night off ends at the
+    # latest, and how far above its off power a plug may read a computer that is off.
+    price_sek_per_kwh: float | None = Field(default=None, ge=0)
     savings_until: time = time(7, 0)
     off_margin_w: float = Field(default=1.0, ge=0)
 
