@@ -4,7 +4,8 @@ nights, the planned time handed to each run, missed and failed runs audited."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,18 +67,29 @@ class Recorder:
         return "run-id"
 
 
+@contextmanager
+def paused_scheduler(
+    settings: Settings, run: Callable[[str, str, datetime], str], state_db: StateDB
+) -> Iterator[BackgroundScheduler]:
+    """A started, paused scheduler of the settings' jobs, its events audited; stopped after."""
+    scheduler = build_scheduler(settings, run, lambda: datetime.now(UTC))
+    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
+    scheduler.start(paused=True)
+    try:
+        sync_jobs(scheduler, settings)
+        yield scheduler
+    finally:
+        stop_scheduler(scheduler)
+
+
 @pytest.fixture
 def scheduled(
     tmp_path: Path, state_db: StateDB
 ) -> Iterator[tuple[BackgroundScheduler, Recorder, Settings]]:
     settings = school_settings(tmp_path, state_db.url)
     recorder = Recorder()
-    scheduler = build_scheduler(settings, recorder, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    sync_jobs(scheduler, settings)
-    yield scheduler, recorder, settings
-    stop_scheduler(scheduler)
+    with paused_scheduler(settings, recorder, state_db) as scheduler:
+        yield scheduler, recorder, settings
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -211,12 +223,7 @@ def test_a_failed_run_is_audited_and_the_scheduler_goes_on(
     tmp_path: Path, state_db: StateDB
 ) -> None:
     settings = school_settings(tmp_path, state_db.url)
-    recorder = Recorder(fail=True)
-    scheduler = build_scheduler(settings, recorder, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    try:
-        sync_jobs(scheduler, settings)
+    with paused_scheduler(settings, Recorder(fail=True), state_db) as scheduler:
         scheduler.resume()
         scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
         wait_for(lambda: state_db.audit_log(), "the failed run's audit line", 20)
@@ -224,8 +231,6 @@ def test_a_failed_run_is_audited_and_the_scheduler_goes_on(
         assert (line.action, line.outcome, line.policy) == ("job-failed", "failed", "nattlig")
         assert line.reason == "the broker is down"
         assert scheduler.get_job("nattlig:shutdown").next_run_time > datetime.now(UTC)
-    finally:
-        stop_scheduler(scheduler)
 
 
 def test_an_unchanged_job_keeps_its_stored_next_run_and_a_changed_one_is_replaced(
@@ -258,19 +263,19 @@ def test_a_firing_while_the_previous_run_still_verifies_is_skipped_and_audited(
         release.wait(30)  # a run waiting for its computers' verdicts
         return "run-id"
 
-    scheduler = build_scheduler(settings, slow_run, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    try:
-        sync_jobs(scheduler, settings)
-        scheduler.resume()
-        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
-        wait_for(lambda: started, "the first run to start", 20)
-        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
-        wait_for(lambda: state_db.audit_log(), "the skipped run's audit line", 20)
-        (line,) = state_db.audit_log()
-        assert (line.action, line.outcome, line.policy) == ("job-skipped", "skipped", "nattlig")
-        assert len(started) == 1  # never two runs of one job at once
-    finally:
-        release.set()
-        stop_scheduler(scheduler)
+    with paused_scheduler(settings, slow_run, state_db) as scheduler:
+        try:
+            scheduler.resume()
+            scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+            wait_for(lambda: started, "the first run to start", 20)
+            scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+            wait_for(lambda: state_db.audit_log(), "the skipped run's audit line", 20)
+            (line,) = state_db.audit_log()
+            assert (line.action, line.outcome, line.policy) == (
+                "job-skipped",
+                "skipped",
+                "nattlig",
+            )
+            assert len(started) == 1  # never two runs of one job at once
+        finally:
+            release.set()  # before the scheduler stops: it waits for the running job
