@@ -43,9 +43,9 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     stop_and_clear(procs, mosquitto.port)
 
 
-def started(agent: AgentProcess, watcher: Watcher) -> AgentProcess:
+def started(agent: AgentProcess, watcher: Watcher, state: str = "idle") -> AgentProcess:
     agent.start()
-    watcher.wait_state(agent.device, "idle")  # connected, subscribed, state published
+    watcher.wait_state(agent.device, state)  # connected, subscribed, state published
     return agent
 
 
@@ -146,8 +146,7 @@ def test_an_agent_killed_without_warning_shows_offline_through_its_last_will(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=5)
-    agent.start()
-    watcher.wait_state(agent.device, "on")
+    started(agent, watcher, "on")
     agent.stop(signal.SIGKILL)
     watcher.wait_state(agent.device, "offline")
     assert retained(agent.port, state_topic(agent.device)) == b"offline"
@@ -158,8 +157,7 @@ def test_an_active_user_makes_the_agent_skip_and_say_so(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=30)
-    agent.start()
-    watcher.wait_state(agent.device, "on")
+    started(agent, watcher, "on")
     cmd = shutdown(agent, skip_if_active_minutes=10)
     publisher.publish(cmd)
     reply = watcher.wait_reply(agent.device, cmd.id, "skipped-user-active")
@@ -172,8 +170,7 @@ def test_a_warned_user_postpones_once_and_a_cancel_drops_the_shutdown(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=3600)
-    agent.start()
-    watcher.wait_state(agent.device, "idle")
+    started(agent, watcher)
     cmd = shutdown(agent, warn_minutes=5, postpone_minutes=30)
     publisher.publish(cmd)
     watcher.wait_reply(agent.device, cmd.id, "accepted")
