@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gronkoll.api.auth import require_role
+from gronkoll.api.errors import refuse_unknown_parameters
 from gronkoll.api.services import Services, get_services
 from gronkoll.errors import InputError
 from gronkoll.reports import energy_report, to_csv, to_json
@@ -55,16 +56,6 @@ def _response_format(fmt: str | None, accept: str | None) -> str:
     return fmt
 
 
-def _refuse_unknown_parameters(request: Request) -> None:
-    """A misspelt parameter would otherwise be ignored silently and change the answer."""
-    unknown = sorted(set(request.query_params) - set(PARAMETERS))
-    if unknown:
-        names = ", ".join(repr(name) for name in unknown)
-        raise InputError(
-            f"unknown query parameter {names} (expected some of {', '.join(PARAMETERS)})"
-        )
-
-
 @router.get("/api/v1/energy")
 def energy(
     request: Request,
@@ -77,7 +68,7 @@ def energy(
     fmt: Annotated[str | None, Query(alias="format")] = None,
 ) -> Response:
     """kWh and kg CO2e per site, group, kind or device and local-time bucket in [from, to)."""
-    _refuse_unknown_parameters(request)
+    refuse_unknown_parameters(request, PARAMETERS)
     media = _response_format(fmt, request.headers.get("accept"))
     tz = services.settings.tz
     start_ms = parse_report_time(start, tz, option="from")

@@ -67,6 +67,14 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def refuse_unknown_parameters(request: Request, known: tuple[str, ...]) -> None:
+    """A misspelt query parameter would otherwise be ignored silently and change the answer."""
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise InputError(f"unknown query parameter {names} (expected some of {', '.join(known)})")
+
+
 def status_code_name(status: int) -> str:
     """The error code for an HTTP status, e.g. 404 -> not_found."""
     if status in CODES:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gronkoll.api.auth import require_role
+from gronkoll.api.energy import CSV_MEDIA_TYPE
+from gronkoll.api.errors import refuse_unknown_parameters
 from gronkoll.api.services import Services, get_services
 from gronkoll.errors import InputError
 from gronkoll.savings import close_intervals
@@ -18,7 +20,6 @@ from gronkoll.statedb import ApiKey
 router = APIRouter()
 
 PARAMETERS = ("from", "to", "by", "format")
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
 @router.get("/api/v1/shutdowns")
@@ -32,12 +33,7 @@ def shutdowns(
     fmt: Annotated[str, Query(alias="format")] = "json",
 ) -> Response:
     """Per night: computers targeted, off, non-compliant by reason, kWh, SEK and kg CO2e."""
-    unknown = sorted(set(request.query_params) - set(PARAMETERS))
-    if unknown:
-        raise InputError(
-            f"unknown query parameter {', '.join(map(repr, unknown))} "
-            f"(expected some of {', '.join(PARAMETERS)})"
-        )
+    refuse_unknown_parameters(request, PARAMETERS)
     if fmt not in ("json", "csv"):
         raise InputError(f"unknown format {fmt!r} (expected json or csv)")
     first, last = parse_night(start, "from"), parse_night(end, "to")

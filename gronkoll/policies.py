@@ -9,7 +9,8 @@ configuration mistake, so it is refused at start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -26,18 +27,38 @@ _CYCLE_START = date(2024, 1, 1)
 _CYCLE_DAYS = (date(2052, 1, 1) - _CYCLE_START).days
 
 
-def policy_targets(settings: Settings, policy: Policy) -> list[Device]:
-    """The computers a policy shuts down (devices of kind pc), in config order."""
-    groups, sites, devices = set(policy.groups), set(policy.sites), set(policy.devices)
-    exempt, exempt_groups = set(policy.exempt_devices), set(policy.exempt_groups)
-    return [
-        d
-        for d in settings.devices
-        if d.kind == SHUTDOWN_KIND
-        and (d.id in devices or d.site in sites or (d.group is not None and d.group in groups))
-        and d.id not in exempt
-        and (d.group is None or d.group not in exempt_groups)
-    ]
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The computers to shut down, and those the selection names but must leave on (why)."""
+
+    devices: list[Device]
+    exempt: Mapping[str, str]  # device id -> why it stays on
+
+
+def policy_targets(
+    settings: Settings, policy: Policy, overridden: Mapping[str, str] | None = None
+) -> Targets:
+    """The computers (devices of kind pc) a policy shuts down, in config order; exempt devices
+    and groups, and devices under an active override (device id -> reason), are set apart."""
+    groups, sites, named = set(policy.groups), set(policy.sites), set(policy.devices)
+    exempt_devices, exempt_groups = set(policy.exempt_devices), set(policy.exempt_groups)
+    overridden = overridden or {}
+    chosen: list[Device] = []
+    exempt: dict[str, str] = {}
+    for d in settings.devices:
+        if d.kind != SHUTDOWN_KIND or not (
+            d.id in named or d.site in sites or (d.group is not None and d.group in groups)
+        ):
+            continue
+        if d.id in exempt_devices:
+            exempt[d.id] = "exempt device"
+        elif d.group is not None and d.group in exempt_groups:
+            exempt[d.id] = f"exempt group {d.group}"
+        elif d.id in overridden:
+            exempt[d.id] = f"override: {overridden[d.id]}"
+        else:
+            chosen.append(d)
+    return Targets(chosen, exempt)
 
 
 @lru_cache(maxsize=256)
@@ -95,7 +116,7 @@ def shutdown_problems(settings: Settings) -> list[str]:
                     f"{SHUTDOWN_KIND} are shut down"
                 )
         missing = sorted(
-            {d.site for d in policy_targets(settings, policy)} - set(section.signing_keys)
+            {d.site for d in policy_targets(settings, policy).devices} - set(section.signing_keys)
         )
         for site in missing:
             problems.append(
@@ -119,7 +140,7 @@ def _overlaps(settings: Settings) -> list[str]:
     by_device: dict[str, list[int]] = {}
     for i, (name, _) in enumerate(policies):
         policy = settings.shutdown.policy(name)
-        for target in policy_targets(settings, policy) if policy else ():
+        for target in policy_targets(settings, policy).devices if policy else ():
             by_device.setdefault(target.id, []).append(i)
     pairs: dict[tuple[int, int], list[str]] = {}
     for device_id, indexes in by_device.items():

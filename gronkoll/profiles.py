@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gronkoll.errors import ConfigError
 from gronkoll.fields import FIELDS
-from gronkoll.settings import Settings, Strict, _path_text, load_yaml
+from gronkoll.settings import Settings, Strict, invalid_config, load_yaml
 
 OID = r"^[0-2](\.(0|[1-9][0-9]*))+$"
 _OID_RE = re.compile(OID)
@@ -227,15 +227,7 @@ def load_profile(path: Path) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key"
-            elif e["type"] == "missing":
-                msg = "required key is missing"
-            lines.append(f"{path}: {_path_text(tuple(e['loc']))}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise invalid_config(err, path) from None
     if profile.id != path.stem:
         raise ConfigError(f"{path}: id: {profile.id!r} must match the file name {path.stem!r}")
     return profile

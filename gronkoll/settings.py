@@ -465,11 +465,6 @@ class WakeOnLan(Strict):
 # baseline was measured: Webber et al., Field Surveys of Office Equipment Operating Patterns,
 # LBNL-46930 (2001): 44 % switched off at night, so 56 % left on (../methodology.md, §5).
 DEFAULT_COUNTERFACTUAL_ON_SHARE = 0.56
-# Electricity bought by a municipality, all in, excluding VAT: about 0.6-1.0 SEK/kWh energy
-# (SCB/Energimyndigheten monthly price tables, elområde 3, 2023), 0.2-0.4 SEK/kWh network
-# (SCB elnätspriser) and the energy tax (about 0.43 SEK/kWh, 2024). An assumption (U): set
-# your own contract's price.
-DEFAULT_PRICE_SEK_PER_KWH = 1.5
 
 
 class ShutdownSettings(Strict):
@@ -484,9 +479,10 @@ class ShutdownSettings(Strict):
     verify_deadline_s: int = Field(default=300, ge=1)
     retries: int = Field(default=2, ge=0, le=10)
     counterfactual_on_share: float = Field(default=DEFAULT_COUNTERFACTUAL_ON_SHARE, ge=0, le=1)
-    # Savings (gronkoll/savings.py): the price of a kWh, when a night off ends at the latest,
-    # and how far above its off power a plug may read a computer that is off.
-    price_sek_per_kwh: float = Field(default=DEFAULT_PRICE_SEK_PER_KWH, ge=0)
+    # Savings (gronkoll/savings.py): the price of a kWh (the contract's, all in, excl. VAT;
+    # no default: without it the shutdown report gives no SEK), when a night off ends at the
+    # latest, and how far above its off power a plug may read a computer that is off.
+    price_sek_per_kwh: float | None = Field(default=None, ge=0)
     savings_until: time = time(7, 0)
     off_margin_w: float = Field(default=1.0, ge=0)
 
@@ -604,6 +600,34 @@ def _path_text(loc: tuple[Any, ...]) -> str:
     return text or "(top level)"
 
 
+def invalid_config(
+    err: ValidationError,
+    source: Path,
+    *,
+    unknown_key: str = "unknown key",
+    missing: dict[str, str] | None = None,
+) -> ConfigError:
+    """One 'file: key: problem' line per validation error, in the user's words.
+
+    unknown_key is said of a key the model does not know; missing maps a top-level key to
+    what to say when it is absent (else "required key is missing").
+    """
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p != "source")
+        if loc[:1] == ("store",) and loc[1:2] in (("sqlite",), ("influxdb",)):
+            loc = loc[:1] + loc[2:]  # the union's tag is not a key in the file
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = unknown_key
+        elif e["type"] == "missing":
+            msg = (missing or {}).get(_path_text(loc), "required key is missing")
+        elif e["type"] == "literal_error":
+            msg = f"got {e.get('input')!r}; {msg[0].lower()}{msg[1:]}"
+        lines.append(f"{source}: {_path_text(loc)}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
 def _cross_check(settings: Settings) -> list[str]:
     """Reference and uniqueness problems pydantic cannot see, as 'key: problem' lines."""
     problems: list[str] = []
@@ -679,20 +703,8 @@ def parse_settings(data: Any, source: Path) -> Settings:
     try:
         settings = Settings.model_validate({**data, "source": source})
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = tuple(p for p in e["loc"] if p != "source")
-            if loc[:1] == ("store",) and loc[1:2] in (("sqlite",), ("influxdb",)):
-                loc = loc[:1] + loc[2:]  # the union's tag is not a key in the file
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; config/example.yaml lists every key)"
-            elif e["type"] == "missing":
-                msg = "required key is missing"
-            elif e["type"] == "literal_error":
-                msg = f"got {e.get('input')!r}; {msg[0].lower()}{msg[1:]}"
-            lines.append(f"{name}: {_path_text(loc)}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        unknown = "unknown key (check the spelling; config/example.yaml lists every key)"
+        raise invalid_config(err, source, unknown_key=unknown) from None
     problems = _cross_check(settings)
     if problems:
         raise ConfigError("\n".join(f"{name}: {p}" for p in problems))

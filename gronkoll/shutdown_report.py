@@ -48,7 +48,7 @@ class NightRow:
     non_compliant: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     hours_off: float = 0.0
     energy_kwh: float = 0.0
-    cost_sek: float = 0.0
+    cost_sek: float | None = 0.0  # None when no price is configured
     co2e_kg: float = 0.0
     co2e_market_kg: float = 0.0
 
@@ -58,7 +58,7 @@ class NightRow:
         for reason, n in out.pop("non_compliant").items():
             out[f"non_compliant_{reason.replace('-', '_')}"] = n
         for name in ("hours_off", "energy_kwh", "cost_sek", "co2e_kg", "co2e_market_kg"):
-            out[name] = round(out[name], 4)
+            out[name] = None if out[name] is None else round(out[name], 4)
         return {c: out[c] for c in COLUMNS}
 
 
@@ -71,7 +71,7 @@ class ShutdownReport:
     by: str
     rows: list[NightRow]
     baseline: Baseline
-    price_sek_per_kwh: float
+    price_sek_per_kwh: float | None
     factors: Factors
 
 
@@ -88,7 +88,10 @@ def shutdown_report(
     rows: dict[tuple[date, str], NightRow] = {}
     for r in load(state, first=first, end=end):
         key = _key(r, by)
-        row = rows.setdefault((r.night, key), NightRow(r.night.isoformat(), key))
+        row = rows.setdefault(
+            (r.night, key),
+            NightRow(r.night.isoformat(), key, cost_sek=None if price is None else 0.0),
+        )
         _count(row, r, base.share, price, factors)
     return ShutdownReport(first, end, by, [rows[k] for k in sorted(rows)], base, price, factors)
 
@@ -109,7 +112,7 @@ def _key(r: ShutdownResult, by: str) -> str:
     return "all"
 
 
-def _count(row: NightRow, r: ShutdownResult, share: float, price: float, f: Factors) -> None:
+def _count(row: NightRow, r: ShutdownResult, share: float, price: float | None, f: Factors) -> None:
     row.targeted += 1
     if r.audit_only:
         row.on_observed += r.outcome == "on"
@@ -123,7 +126,8 @@ def _count(row: NightRow, r: ShutdownResult, share: float, price: float, f: Fact
     kwh = saved_kwh(r, share)
     row.hours_off += r.hours_off()
     row.energy_kwh += kwh
-    row.cost_sek += kwh * price
+    if row.cost_sek is not None and price is not None:
+        row.cost_sek += kwh * price
     row.co2e_kg += kwh * f.location_based.gco2e_per_kwh / 1000
     row.co2e_market_kg += kwh * f.market_based.gco2e_per_kwh / 1000
 
@@ -136,16 +140,32 @@ def assumptions(report: ShutdownReport) -> list[str]:
         f"the share that would have stayed on ({report.baseline.source}).",
         "Hours off: from the verified off time until first seen on again, at most until the "
         "next weekday morning (shutdown.savings_until).",
-        f"Price: {report.price_sek_per_kwh:g} SEK/kWh (shutdown.price_sek_per_kwh).",
+        _price_line(report.price_sek_per_kwh),
         f"Location-based: {f.location_based.gco2e_per_kwh:g} g CO2e/kWh ({f.location_based.source}).",
         f"Market-based: {f.market_based.gco2e_per_kwh:g} g CO2e/kWh ({f.market_based.source}).",
     ]
 
 
+def _price_line(price: float | None) -> str:
+    if price is None:
+        return (
+            "Price: no price configured: set shutdown.price_sek_per_kwh (your contract's SEK/kWh)."
+        )
+    return f"Price: {price:g} SEK/kWh (shutdown.price_sek_per_kwh)."
+
+
+def _sum(rows: list[dict[str, Any]], column: str) -> float:
+    return round(float(sum(r[column] for r in rows)), 4)
+
+
 def to_json(report: ShutdownReport) -> dict[str, Any]:
     """The report as a JSON object: rows, totals and assumptions."""
     rows = [r.flat() for r in report.rows]
-    totals = {c: round(sum(r[c] for r in rows), 4) for c in COLUMNS if c not in ("night", "key")}
+    totals = {
+        c: None if c == "cost_sek" and report.price_sek_per_kwh is None else _sum(rows, c)
+        for c in COLUMNS
+        if c not in ("night", "key")
+    }
     return {
         "from": report.first.isoformat(),
         "to": report.end.isoformat(),
@@ -191,7 +211,7 @@ def render(report: ShutdownReport, fmt: str) -> str:
             str(r.off),
             reasons,
             f"{r.energy_kwh:.2f}",
-            f"{r.cost_sek:.2f}",
+            "-" if r.cost_sek is None else f"{r.cost_sek:.2f}",
             f"{r.co2e_kg:.3f}",
         )
         lines.append("  ".join(f"{c:>13}" if i > 1 else f"{c:<12}" for i, c in enumerate(cells)))

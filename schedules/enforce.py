@@ -18,12 +18,12 @@ from typing import Any, Literal, Protocol
 
 from gronkoll.commands import Command, new_command
 from gronkoll.errors import InputError
+from gronkoll.policies import Targets, policy_targets
 from gronkoll.savings import close_intervals
 from gronkoll.schedules.agent_watch import AgentWatch
 from gronkoll.schedules.journal import Journal
 from gronkoll.schedules.observe import observed
 from gronkoll.schedules.signals import SecondSignals, Signal
-from gronkoll.schedules.targets import Targets, policy_targets
 from gronkoll.schedules.verify import Tracking, step
 from gronkoll.settings import Device, Settings
 from gronkoll.shutdown_results import ShutdownResult

@@ -1,59 +1,14 @@
-"""Which computers a shutdown is for: a policy's groups, sites and devices, less exemptions."""
+"""Which computers `gronkoll shutdown now` is for: one group, site or device.
+
+A policy's computers come from gronkoll.policies.policy_targets, the one place that decides
+whom a policy targets (the CLI preview and the settings checks use it too).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 from gronkoll.errors import InputError
-from gronkoll.settings import Device, Settings
-
-#: The device kind a shutdown switches off.
-COMPUTER_KIND = "pc"
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """The computers to shut down, and those the selection names but must leave on (why)."""
-
-    devices: list[Device]
-    exempt: Mapping[str, str]  # device id -> why it stays on
-
-    @property
-    def all_ids(self) -> list[str]:
-        """Every computer the selection names, exempt or not."""
-        return sorted({d.id for d in self.devices} | set(self.exempt))
-
-
-def _computers(settings: Settings) -> list[Device]:
-    return [d for d in settings.devices if d.kind == COMPUTER_KIND]
-
-
-def policy_targets(
-    settings: Settings, policy: object, overridden: Mapping[str, str] | None = None
-) -> Targets:
-    """The computers a policy targets; exempt devices and groups, and devices under an
-    active override (device id -> reason), are set apart."""
-    groups = set(getattr(policy, "groups", ()) or ())
-    sites = set(getattr(policy, "sites", ()) or ())
-    named = set(getattr(policy, "devices", ()) or ())
-    exempt_devices = set(getattr(policy, "exempt_devices", ()) or ())
-    exempt_groups = set(getattr(policy, "exempt_groups", ()) or ())
-    overridden = overridden or {}
-    chosen: list[Device] = []
-    exempt: dict[str, str] = {}
-    for d in _computers(settings):
-        if not (d.id in named or d.site in sites or (d.group is not None and d.group in groups)):
-            continue
-        if d.id in exempt_devices:
-            exempt[d.id] = "exempt device"
-        elif d.group is not None and d.group in exempt_groups:
-            exempt[d.id] = f"exempt group {d.group}"
-        elif d.id in overridden:
-            exempt[d.id] = f"override: {overridden[d.id]}"
-        else:
-            chosen.append(d)
-    return Targets(chosen, exempt)
+from gronkoll.policies import SHUTDOWN_KIND, Targets
+from gronkoll.settings import Settings
 
 
 def selection_targets(
@@ -68,7 +23,7 @@ def selection_targets(
         found = settings.device(device)
         if found is None:
             raise InputError(f"--device {device!r}: no such device in the configuration")
-        if found.kind != COMPUTER_KIND:
+        if found.kind != SHUTDOWN_KIND:
             raise InputError(
                 f"--device {device!r}: is a {found.kind}; only computers (kind pc) are shut down"
             )
@@ -79,7 +34,8 @@ def selection_targets(
         raise InputError(f"--site {site!r}: no such site in the configuration")
     chosen = [
         d
-        for d in _computers(settings)
-        if (group is not None and d.group == group) or (site is not None and d.site == site)
+        for d in settings.devices
+        if d.kind == SHUTDOWN_KIND
+        and ((group is not None and d.group == group) or (site is not None and d.site == site))
     ]
     return Targets(chosen, {})

@@ -213,6 +213,15 @@ def fleet(folder: Path, port: int, count: int, site: str = "skola1") -> Iterator
         yield AgentProcess(device=f"{prefix}-{n}", site=site, folder=sub, port=port)
 
 
+def stop_and_clear(agents: list[AgentProcess], port: int) -> None:
+    """Stop the agents still running (a clean disconnect: no last will left behind) and clear
+    their retained states: later tests' collectors subscribe to gronkoll/agent/+/state."""
+    for agent in agents:
+        if agent.process is not None:
+            agent.stop()
+    clear_retained(port, [state_topic(a.device) for a in agents])
+
+
 def clear_retained(port: int, topics: list[str]) -> None:
     """Remove retained messages, so a later test's subscriber does not receive them."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="clear-" + uuid.uuid4().hex)

@@ -11,6 +11,7 @@ from typing import TypeVar
 import influx_data
 import pytest
 import servers
+from agent_procs import Watcher
 from sqlalchemy import create_engine, text
 
 from gronkoll.statedb import StateDB
@@ -165,3 +166,14 @@ def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateDB
     db = StateDB(url)
     yield db
     db.close()
+
+
+# --- Agents (tests/agent_procs.py) -------------------------------------------------------------
+
+
+@pytest.fixture
+def watcher(mosquitto: servers.Mosquitto) -> Iterator[Watcher]:
+    """A subscriber to the agents' states and replies, and to the commands sent them."""
+    w = Watcher(mosquitto.port)
+    yield w
+    w.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,30 +18,26 @@ T0 = datetime(2026, 11, 24, 17, 30, tzinfo=UTC)  # 18:30 in Stockholm
 
 
 def records() -> list[AuditRecord]:
+    """A policy's run: a command sent and verified, and a computer left on for its user."""
+    run = partial(AuditRecord, actor="scheduler", policy="skolor-kvall")
     return [
-        AuditRecord(
+        run(
             t=T0,
-            actor="scheduler",
-            policy="skolor-kvall",
             device="pc-1",
             action="shutdown",
             command_id="a" * 32,
             outcome="sent",
             detail={"attempt": 1},
         ),
-        AuditRecord(
+        run(
             t=T0 + timedelta(seconds=40),
-            actor="scheduler",
-            policy="skolor-kvall",
             device="pc-1",
             action="verify",
             command_id="a" * 32,
             outcome="off",
         ),
-        AuditRecord(
+        run(
             t=T0 + timedelta(minutes=5),
-            actor="scheduler",
-            policy="skolor-kvall",
             device="pc-2",
             action="verify",
             outcome="non-compliant",

@@ -128,10 +128,9 @@ def test_the_baseline_is_measured_from_audit_only_runs_before_enforcement(
     assert measured.share == pytest.approx(0.7) and measured.source.startswith("measured: 7 of 10")
 
 
-def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
-    capsys: pytest.CaptureFixture[str], fleet_config: Path
-) -> None:
-    settings = load_settings(fleet_config)
+def one_night(config: Path) -> float:
+    """Store a night of three computers, one of them off; the kWh that one saved."""
+    settings = load_settings(config)
     off = EVENING + timedelta(minutes=1)
     cap = morning_cap(off, settings)  # 11 h 59 min later
     with Runtime(settings) as runtime:
@@ -143,16 +142,25 @@ def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
                 result("pc-3", "non-compliant", reason="exempt", group="larare"),
             ],
         )
+    return (cap - off).total_seconds() / 3600 * (35 - 0.5) / 1000 * 0.56
+
+
+def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
+    capsys: pytest.CaptureFixture[str], fleet_config: Path
+) -> None:
+    with fleet_config.open("a", encoding="utf-8") as f:
+        f.write("shutdown: {price_sek_per_kwh: 1.5}\n")
+    kwh = one_night(fleet_config)
     code, out, _ = report(capsys, fleet_config, *NIGHT, "--format", "json")
     assert code == 0
     body = json.loads(out)
     (row,) = body["rows"]
-    kwh = (cap - off).total_seconds() / 3600 * (35 - 0.5) / 1000 * 0.56
     assert row["night"] == "2026-11-24" and row["key"] == "all"
     assert (row["targeted"], row["off"]) == (3, 1)
     assert row["non_compliant_user_active"] == 1 and row["non_compliant_exempt"] == 1
     assert row["energy_kwh"] == pytest.approx(kwh, abs=1e-4)
     assert row["cost_sek"] == pytest.approx(kwh * 1.5, abs=1e-4)
+    assert body["totals"]["cost_sek"] == row["cost_sek"] and body["price_sek_per_kwh"] == 1.5
     assert row["co2e_kg"] == pytest.approx(kwh * 0.090, abs=1e-4)
     assert row["co2e_market_kg"] == pytest.approx(kwh * 0.5241, abs=1e-4)
     assert body["baseline"]["counterfactual_on_share"] == 0.56
@@ -165,6 +173,30 @@ def test_report_shutdowns_per_night_with_kwh_sek_and_co2e(
     _, table, _ = report(capsys, fleet_config, *NIGHT)
     assert "1 user-active, 1 exempt" in table and "LBNL-46930" in table
     assert f"{kwh:.2f}" in table
+    assert f"{kwh * 1.5:.2f}" in table and "Price: 1.5 SEK/kWh" in table
+
+
+def test_without_a_configured_price_the_report_gives_no_sek(
+    capsys: pytest.CaptureFixture[str], fleet_config: Path
+) -> None:
+    kwh = one_night(fleet_config)
+    hint = "no price configured: set shutdown.price_sek_per_kwh (your contract's SEK/kWh)"
+    _, out, _ = report(capsys, fleet_config, *NIGHT, "--format", "json")
+    body = json.loads(out)
+    (row,) = body["rows"]
+    assert row["energy_kwh"] == pytest.approx(kwh, abs=1e-4)
+    assert row["cost_sek"] is None and body["totals"]["cost_sek"] is None
+    assert body["price_sek_per_kwh"] is None
+    assert any(hint in line for line in body["assumptions"])
+
+    _, out, _ = report(capsys, fleet_config, *NIGHT, "--format", "csv")
+    (csv_row,) = csv.DictReader(io.StringIO(out))
+    assert csv_row["cost_sek"] == "" and float(csv_row["energy_kwh"]) == pytest.approx(kwh, 1e-3)
+
+    _, table, _ = report(capsys, fleet_config, *NIGHT)
+    (line,) = [t for t in table.splitlines() if t.startswith("2026-11-24")]
+    assert line.split()[-3:] == [f"{kwh:.2f}", "-", f"{kwh * 0.090:.3f}"]
+    assert hint in table
 
 
 def test_a_report_period_must_be_dates_in_order(

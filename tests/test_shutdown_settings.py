@@ -67,7 +67,7 @@ def test_the_issue_yaml_is_accepted_as_is(tmp_path: Path) -> None:
     assert (section.command_ttl_s, section.verify_deadline_s, section.retries) == (600, 300, 2)
     assert section.counterfactual_on_share == DEFAULT_COUNTERFACTUAL_ON_SHARE == 0.56
     assert (section.wol.broadcast, section.wol.port) == ("255.255.255.255", 9)
-    assert [d.id for d in policy_targets(settings, policy)] == ["pc-1", "pc-2"]
+    assert [d.id for d in policy_targets(settings, policy).devices] == ["pc-1", "pc-2"]
     assert settings.device("pc-1").mac == "aa:bb:cc:00:00:01"  # type: ignore[union-attr]
     assert "0123456789abcdef" not in repr(settings)
 
@@ -79,8 +79,27 @@ def test_targets_are_computers_less_exemptions(tmp_path: Path) -> None:
         '      shutdown: "30 18',
     )
     settings = load_settings(write(tmp_path, text))
+    targets = policy_targets(settings, settings.shutdown.policies[0])
     # server-1 stands on skola1 too, but only computers (kind pc) are shut down
-    assert [d.id for d in policy_targets(settings, settings.shutdown.policies[0])] == ["pc-1"]
+    assert [d.id for d in targets.devices] == ["pc-1"]
+    assert targets.exempt == {"pc-2": "exempt device"}
+
+
+def test_exempt_groups_and_overrides_are_set_apart_with_their_reason(tmp_path: Path) -> None:
+    text = ISSUE_CONFIG.replace(
+        '      groups: [elevdatorer]\n      shutdown: "30 18',
+        "      groups: [elevdatorer]\n      sites: [skola1, skola2]\n"
+        '      exempt_groups: [elevdatorer]\n      shutdown: "30 18',
+    )
+    key = '    skola1: "0123456789abcdef0123456789abcdef"\n'
+    settings = load_settings(write(tmp_path, text.replace(key, key + key.replace("1:", "2:"))))
+    targets = policy_targets(settings, settings.shutdown.policies[0], {"pc-9": "prov i aula"})
+    assert targets.devices == []
+    assert targets.exempt == {
+        "pc-1": "exempt group elevdatorer",
+        "pc-2": "exempt group elevdatorer",
+        "pc-9": "override: prov i aula",
+    }
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from gronkoll.commands import DEFAULT_MAX_SKEW_S, MIN_KEY_CHARS
 from gronkoll.errors import ConfigError
 from gronkoll.mqtt_client import BrokerAccess, broker_access
-from gronkoll.settings import Identifier, MqttTls, Strict, _path_text, load_yaml
+from gronkoll.settings import Identifier, MqttTls, Strict, invalid_config, load_yaml
 
 IdleSource = Literal["auto", "loginctl", "who", "windows", "file", "none"]
 #: The text a warning command's arguments may hold; the warning replaces it.
@@ -134,18 +134,14 @@ def parse_agent_settings(data: Any, source: Path) -> AgentSettings:
     try:
         settings = AgentSettings.model_validate({**data, "source": source})
     except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = tuple(p for p in e["loc"] if p != "source")
-            msg = e["msg"].removeprefix("Value error, ")
-            if e["type"] == "extra_forbidden":
-                msg = "unknown key (config/agent.example.yaml lists every key)"
-            elif e["type"] == "missing" and loc == ("signing_key",):
-                msg = "required: the site's signing key; the agent does not run unsigned"
-            elif e["type"] == "missing":
-                msg = "required key is missing"
-            lines.append(f"{source}: {_path_text(loc)}: {msg}")
-        raise ConfigError("\n".join(lines)) from None
+        raise invalid_config(
+            err,
+            source,
+            unknown_key="unknown key (config/agent.example.yaml lists every key)",
+            missing={
+                "signing_key": "required: the site's signing key; the agent does not run unsigned"
+            },
+        ) from None
     if settings.idle_source == "file" and not settings.idle_file:
         raise ConfigError(f"{source}: idle_file: required when idle_source is file")
     if settings.warn_command and not any(MESSAGE in a for a in settings.warn_command):

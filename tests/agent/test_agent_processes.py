@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import servers
-from agent_procs import KEY, AgentProcess, Watcher, clear_retained, fleet, retained
+from agent_procs import KEY, AgentProcess, Watcher, fleet, retained, stop_and_clear
 from mqtt_traffic import wait_for
 
 from gronkoll.commands import Command, command_topic, encode_command, new_command, state_topic
@@ -26,13 +26,6 @@ from gronkoll.mqtt_client import BrokerAccess
 from gronkoll.schedules.publish import CommandPublisher
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def watcher(mosquitto: servers.Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.port)
-    yield w
-    w.close()
 
 
 @pytest.fixture
@@ -47,16 +40,12 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
     """Three agents, not started; stopped at the end if still running."""
     procs = list(fleet(tmp_path, mosquitto.port, 3))
     yield procs
-    for a in procs:
-        if a.process is not None:
-            a.stop()
-    # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
-    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
+    stop_and_clear(procs, mosquitto.port)
 
 
-def started(agent: AgentProcess, watcher: Watcher) -> AgentProcess:
+def started(agent: AgentProcess, watcher: Watcher, state: str = "idle") -> AgentProcess:
     agent.start()
-    watcher.wait_state(agent.device, "idle")  # connected, subscribed, state published
+    watcher.wait_state(agent.device, state)  # connected, subscribed, state published
     return agent
 
 
@@ -157,8 +146,7 @@ def test_an_agent_killed_without_warning_shows_offline_through_its_last_will(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=5)
-    agent.start()
-    watcher.wait_state(agent.device, "on")
+    started(agent, watcher, "on")
     agent.stop(signal.SIGKILL)
     watcher.wait_state(agent.device, "offline")
     assert retained(agent.port, state_topic(agent.device)) == b"offline"
@@ -169,8 +157,7 @@ def test_an_active_user_makes_the_agent_skip_and_say_so(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=30)
-    agent.start()
-    watcher.wait_state(agent.device, "on")
+    started(agent, watcher, "on")
     cmd = shutdown(agent, skip_if_active_minutes=10)
     publisher.publish(cmd)
     reply = watcher.wait_reply(agent.device, cmd.id, "skipped-user-active")
@@ -183,8 +170,7 @@ def test_a_warned_user_postpones_once_and_a_cancel_drops_the_shutdown(
 ) -> None:
     agent = agents[0]
     agent.user(present=True, idle_s=3600)
-    agent.start()
-    watcher.wait_state(agent.device, "idle")
+    started(agent, watcher)
     cmd = shutdown(agent, warn_minutes=5, postpone_minutes=30)
     publisher.publish(cmd)
     watcher.wait_reply(agent.device, cmd.id, "accepted")

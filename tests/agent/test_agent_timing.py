@@ -61,9 +61,10 @@ class Running:
 
 
 @pytest.fixture
-def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[..., Running]]:
+def start(
+    tmp_path: Path, mosquitto: servers.Mosquitto, watcher: Watcher
+) -> Iterator[Callable[..., Running]]:
     """Starts an agent in this process with config changes; stops it at the end."""
-    watcher = Watcher(mosquitto.port)
     stops: list[Callable[[], None]] = []
     devices: list[str] = []  # their state topics
 
@@ -85,7 +86,6 @@ def start(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[Callable[...
     yield start
     for stop in stops:
         stop()
-    watcher.close()
     # Later tests' collectors subscribe to gronkoll/agent/+/state: leave nothing retained.
     clear_retained(mosquitto.port, devices)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +20,6 @@ from gronkoll.settings import Settings, parse_settings
 KEY = "skola1-key-0123456789abcdef0123456789"
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def watcher(mosquitto: servers.Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.port)
-    yield w
-    w.close()
 
 
 def tls_settings(tmp_path: Path, broker: servers.Mosquitto, **mqtt: object) -> Settings:

@@ -14,23 +14,15 @@ from pathlib import Path
 
 import pytest
 import servers
-from agent_procs import AgentProcess, Watcher, clear_retained
+from agent_procs import AgentProcess, Watcher, stop_and_clear
 from mqtt_traffic import wait_for
 from shutdown_school import Clock, write_school
 
-from gronkoll.commands import state_topic
 from gronkoll.runtime import Runtime
 from gronkoll.schedules.context import enforcement
 from gronkoll.schedules.enforce import run_policy
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def watcher(mosquitto: servers.Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.port)
-    yield w
-    w.close()
 
 
 @pytest.fixture
@@ -42,10 +34,7 @@ def agents(tmp_path: Path, mosquitto: servers.Mosquitto) -> Iterator[list[AgentP
         folder.mkdir()
         procs.append(AgentProcess(device=name, site="skola1", folder=folder, port=mosquitto.port))
     yield procs
-    for a in procs:
-        if a.process is not None:
-            a.stop()  # a clean disconnect: no last will left behind
-    clear_retained(mosquitto.port, [state_topic(a.device) for a in procs])
+    stop_and_clear(procs, mosquitto.port)
 
 
 def test_real_agents_shut_down_and_a_busy_user_is_reported_user_active(

@@ -4,7 +4,8 @@ nights, the planned time handed to each run, missed and failed runs audited."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,18 +67,33 @@ class Recorder:
         return "run-id"
 
 
+@contextmanager
+def paused_scheduler(
+    settings: Settings, run: Callable[[str, str, datetime], str], state_db: StateDB
+) -> Iterator[BackgroundScheduler]:
+    """A started, paused scheduler of the settings' jobs, its events audited; stopped after."""
+    scheduler = build_scheduler(settings, run, lambda: datetime.now(UTC))
+    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
+    scheduler.start(paused=True)
+    try:
+        sync_jobs(scheduler, settings)
+        yield scheduler
+    finally:
+        stop_scheduler(scheduler)
+
+
 @pytest.fixture
 def scheduled(
     tmp_path: Path, state_db: StateDB
 ) -> Iterator[tuple[BackgroundScheduler, Recorder, Settings]]:
     settings = school_settings(tmp_path, state_db.url)
     recorder = Recorder()
-    scheduler = build_scheduler(settings, recorder, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    sync_jobs(scheduler, settings)
-    yield scheduler, recorder, settings
-    stop_scheduler(scheduler)
+    with paused_scheduler(settings, recorder, state_db) as scheduler:
+        yield scheduler, recorder, settings
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def fires(scheduler: BackgroundScheduler, job_id: str, start: datetime, end: datetime) -> list:
@@ -115,28 +131,13 @@ def test_dst_nights_fire_exactly_once_at_the_right_utc_instant(
 ) -> None:
     scheduler, _, _ = scheduled
     # spring: 02:30 does not exist on 2027-03-28; once, at 02:30 CET = 01:30 UTC
-    spring = fires(
-        scheduler,
-        "nattlig:shutdown",
-        datetime(2027, 3, 27, 22, tzinfo=UTC),
-        datetime(2027, 3, 28, 22, tzinfo=UTC),
-    )
-    assert spring == [datetime(2027, 3, 28, 1, 30, tzinfo=UTC)]
+    spring = fires(scheduler, "nattlig:shutdown", utc(2027, 3, 27, 22), utc(2027, 3, 28, 22))
+    assert spring == [utc(2027, 3, 28, 1, 30)]
     # autumn: 02:30 happens twice on 2026-10-25; once, at the first (CEST) = 00:30 UTC
-    autumn = fires(
-        scheduler,
-        "nattlig:shutdown",
-        datetime(2026, 10, 24, 22, tzinfo=UTC),
-        datetime(2026, 10, 25, 23, tzinfo=UTC),
-    )
-    assert autumn == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]
+    autumn = fires(scheduler, "nattlig:shutdown", utc(2026, 10, 24, 22), utc(2026, 10, 25, 23))
+    assert autumn == [utc(2026, 10, 25, 0, 30)]
     # and an evening policy keeps its local time on both sides of the change
-    evenings = fires(
-        scheduler,
-        "skolor-kvall:shutdown",
-        datetime(2026, 10, 21, tzinfo=UTC),
-        datetime(2026, 10, 28, tzinfo=UTC),
-    )
+    evenings = fires(scheduler, "skolor-kvall:shutdown", utc(2026, 10, 21), utc(2026, 10, 28))
     assert [t.astimezone(scheduler.timezone).strftime("%a %H:%M") for t in evenings] == [
         "Wed 18:30",
         "Thu 18:30",
@@ -151,12 +152,7 @@ def test_a_holiday_is_skipped_by_the_stored_job(
     scheduled: tuple[BackgroundScheduler, Recorder, Settings],
 ) -> None:
     scheduler, _, _ = scheduled
-    week = fires(
-        scheduler,
-        "skolor-kvall:shutdown",
-        datetime(2027, 1, 4, tzinfo=UTC),
-        datetime(2027, 1, 8, tzinfo=UTC),
-    )
+    week = fires(scheduler, "skolor-kvall:shutdown", utc(2027, 1, 4), utc(2027, 1, 8))
     # Wednesday 2027-01-06 is Trettondedag jul
     assert [t.day for t in week] == [4, 5, 7]
 
@@ -227,12 +223,7 @@ def test_a_failed_run_is_audited_and_the_scheduler_goes_on(
     tmp_path: Path, state_db: StateDB
 ) -> None:
     settings = school_settings(tmp_path, state_db.url)
-    recorder = Recorder(fail=True)
-    scheduler = build_scheduler(settings, recorder, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    try:
-        sync_jobs(scheduler, settings)
+    with paused_scheduler(settings, Recorder(fail=True), state_db) as scheduler:
         scheduler.resume()
         scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
         wait_for(lambda: state_db.audit_log(), "the failed run's audit line", 20)
@@ -240,8 +231,6 @@ def test_a_failed_run_is_audited_and_the_scheduler_goes_on(
         assert (line.action, line.outcome, line.policy) == ("job-failed", "failed", "nattlig")
         assert line.reason == "the broker is down"
         assert scheduler.get_job("nattlig:shutdown").next_run_time > datetime.now(UTC)
-    finally:
-        stop_scheduler(scheduler)
 
 
 def test_an_unchanged_job_keeps_its_stored_next_run_and_a_changed_one_is_replaced(
@@ -274,19 +263,19 @@ def test_a_firing_while_the_previous_run_still_verifies_is_skipped_and_audited(
         release.wait(30)  # a run waiting for its computers' verdicts
         return "run-id"
 
-    scheduler = build_scheduler(settings, slow_run, lambda: datetime.now(UTC))
-    audit_events(scheduler, state_db, lambda: datetime.now(UTC))
-    scheduler.start(paused=True)
-    try:
-        sync_jobs(scheduler, settings)
-        scheduler.resume()
-        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
-        wait_for(lambda: started, "the first run to start", 20)
-        scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
-        wait_for(lambda: state_db.audit_log(), "the skipped run's audit line", 20)
-        (line,) = state_db.audit_log()
-        assert (line.action, line.outcome, line.policy) == ("job-skipped", "skipped", "nattlig")
-        assert len(started) == 1  # never two runs of one job at once
-    finally:
-        release.set()
-        stop_scheduler(scheduler)
+    with paused_scheduler(settings, slow_run, state_db) as scheduler:
+        try:
+            scheduler.resume()
+            scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+            wait_for(lambda: started, "the first run to start", 20)
+            scheduler.modify_job("nattlig:shutdown", next_run_time=datetime.now(UTC))
+            wait_for(lambda: state_db.audit_log(), "the skipped run's audit line", 20)
+            (line,) = state_db.audit_log()
+            assert (line.action, line.outcome, line.policy) == (
+                "job-skipped",
+                "skipped",
+                "nattlig",
+            )
+            assert len(started) == 1  # never two runs of one job at once
+        finally:
+            release.set()  # before the scheduler stops: it waits for the running job
