@@ -234,7 +234,7 @@ def add_commands(
     p.add_argument("--from", dest="start", metavar="DATE", help="first local date (default: today)")
     p.add_argument("--days", type=int, default=7, help="how many days (default: 7)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
-    cli_enforce.add_now(shutdown_sub, command)  # helper V: gronkoll shutdown now
+    cli_enforce.add_now(shutdown_sub, command)  # gronkoll shutdown now
 
     override = sub.add_parser(
         "override",
