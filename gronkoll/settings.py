@@ -228,28 +228,33 @@ class MqttTls(Strict):
     key_file: str | None = None
 
 
-class MqttSettings(Strict):
-    """The MQTT broker Gronkoll subscribes to (QoS 1, persistent session)."""
+class BrokerConnection(Strict):
+    """How to reach an MQTT broker: the keys the collector and the PC agent share."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    client_id: str = Field(default="gronkoll-collector", min_length=1)
     username: str | None = None
     password: SecretStr | None = None
     tls: MqttTls | None = None
     protocol: Literal["5", "3.1.1"] = "5"
     keepalive_s: int = Field(default=60, ge=5)
     session_expiry_s: int = Field(default=7 * 86400, ge=0)  # MQTT 5: how long the broker keeps us
-    shared_group: str | None = None  # MQTT 5: subscribe as $share/<group>/<filter>
-    max_inflight: int = Field(default=1000, ge=1)
-    reconnect_max_s: float = Field(default=60, ge=1)
-    quarantine_keep_days: int = Field(default=30, ge=1)  # older entries are deleted
-    subscriptions: list[MqttSubscription] = []
 
     @field_validator("protocol", mode="before")
     @classmethod
     def _protocol_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int | float) else value
+
+
+class MqttSettings(BrokerConnection):
+    """The MQTT broker Gronkoll subscribes to (QoS 1, persistent session)."""
+
+    client_id: str = Field(default="gronkoll-collector", min_length=1)
+    shared_group: str | None = None  # MQTT 5: subscribe as $share/<group>/<filter>
+    max_inflight: int = Field(default=1000, ge=1)
+    reconnect_max_s: float = Field(default=60, ge=1)
+    quarantine_keep_days: int = Field(default=30, ge=1)  # older entries are deleted
+    subscriptions: list[MqttSubscription] = []
 
 
 class Device(Strict):

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from gronkoll.commands import DEFAULT_MAX_SKEW_S, MIN_KEY_CHARS
 from gronkoll.errors import ConfigError
 from gronkoll.mqtt_client import BrokerAccess, broker_access
-from gronkoll.settings import Identifier, MqttTls, Strict, invalid_config, load_yaml
+from gronkoll.settings import BrokerConnection, Identifier, Strict, invalid_config, load_yaml
 
 IdleSource = Literal["auto", "loginctl", "who", "windows", "file", "none"]
 #: The text a warning command's arguments may hold; the warning replaces it.
@@ -46,23 +46,10 @@ def default_postpone_file(platform: str = sys.platform) -> Path:
     return Path("/tmp/gronkoll-postpone")  # noqa: S108 (shared with the user on purpose)
 
 
-class AgentBroker(Strict):
+class AgentBroker(BrokerConnection):
     """The MQTT broker the agent talks to."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    protocol: Literal["5", "3.1.1"] = "5"
     client_id: str | None = None  # default: gronkoll-agent-<device>
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: MqttTls | None = None
-    keepalive_s: int = Field(default=60, ge=5)
-    session_expiry_s: int = Field(default=7 * 86400, ge=0)
-
-    @field_validator("protocol", mode="before")
-    @classmethod
-    def _protocol_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int | float) else value
 
 
 class AgentSettings(Strict):
