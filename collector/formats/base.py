@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -209,7 +210,11 @@ def resolve_pointer(doc: Any, pointer: str) -> tuple[bool, Any]:
     return True, node
 
 
-def redact_to_schema(data: bytes, keep: frozenset[str]) -> str:
+def redact_to_schema(
+    data: bytes,
+    keep: frozenset[str],
+    clean: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> str:
     """A Gronkoll message as it may be quarantined: only its schema's keys.
 
     The two Gronkoll message types never carry names (DESIGN decision 8). A sender that
@@ -222,7 +227,12 @@ def redact_to_schema(data: bytes, keep: frozenset[str]) -> str:
         return f"(not JSON, {len(data)} bytes; not kept: Gronkoll messages are kept by schema)"
     if not isinstance(value, dict):
         return "(not a JSON object; not kept: Gronkoll messages are kept by schema)"
-    kept = {k: (v if k in keep else "<dropped>") for k, v in value.items()}
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        if clean is not None and key in clean:
+            kept[key] = clean[key](item)  # a schema key whose value is itself filtered
+        else:
+            kept[key] = item if key in keep else "<dropped>"
     return payload_text(json.dumps(kept, ensure_ascii=False).encode())
 
 

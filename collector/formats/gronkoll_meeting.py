@@ -13,7 +13,6 @@ without its `started` is still recorded. The room is the topic's device, else th
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal, cast
 
 from gronkoll.collector.formats.base import (
@@ -21,7 +20,7 @@ from gronkoll.collector.formats.base import (
     Decoder,
     Input,
     gronkoll_message,
-    payload_text,
+    redact_to_schema,
 )
 from gronkoll.collector.formats.times import (
     message_time,
@@ -41,23 +40,7 @@ class GronkollMeeting(Decoder):
 
     def redact(self, data: bytes) -> str:
         """Only the schema's keys, and only whole-number participant counts, are kept."""
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError):
-            return f"(not JSON, {len(data)} bytes; not kept: Gronkoll messages are kept by schema)"
-        if not isinstance(value, dict):
-            return "(not a JSON object; not kept: Gronkoll messages are kept by schema)"
-        kept: dict[str, Any] = {}
-        for key, item in value.items():
-            if key == "participants" and isinstance(item, dict):
-                kept[key] = {
-                    str(s): (n if _count(n) is not None else "<dropped>") for s, n in item.items()
-                }
-            elif key in SCHEMA_KEYS and key != "participants":
-                kept[key] = item
-            else:
-                kept[key] = "<dropped>"
-        return payload_text(json.dumps(kept, ensure_ascii=False).encode())
+        return redact_to_schema(data, SCHEMA_KEYS, {"participants": _participant_counts})
 
     def decode(self, msg: Input) -> Decoded:
         """One meeting event, and the participants reading that goes with it."""
@@ -124,3 +107,10 @@ def _participants(raw: object, msg: Input, out: Decoded) -> dict[str, int]:
         else:
             counts[site] = count
     return counts
+
+
+def _participant_counts(item: Any) -> Any:
+    """The participants object as it may be kept: whole-number counts per site only."""
+    if not isinstance(item, dict):
+        return "<dropped>"
+    return {str(s): (n if _count(n) is not None else "<dropped>") for s, n in item.items()}
