@@ -38,6 +38,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@contextmanager
+def database_errors(url: str, what: str) -> Iterator[None]:
+    """Database errors inside become Gronkoll's own: the database is unavailable, or what failed."""
+    try:
+        yield
+    except OperationalError as err:
+        raise StoreUnavailable(
+            f"{_safe_url(url)}: state database unavailable: {err.orig}"
+        ) from None
+    except SQLAlchemyError as err:
+        raise StoreError(f"{_safe_url(url)}: {what}: {err}") from None
+
+
 class StateConnection:
     """The state database's engine and URL, with sessions and transactions on them."""
 
@@ -47,29 +60,18 @@ class StateConnection:
     @contextmanager
     def _session(self) -> Iterator[Session]:
         """A session whose database errors become Gronkoll's own."""
-        try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                yield session
-        except OperationalError as err:
-            raise StoreUnavailable(
-                f"{_safe_url(self.url)}: state database unavailable: {err.orig}"
-            ) from None
-        except SQLAlchemyError as err:
-            raise StoreError(f"{_safe_url(self.url)}: state database error: {err}") from None
+        with (
+            database_errors(self.url, "state database error"),
+            Session(self.engine, expire_on_commit=False) as session,
+        ):
+            yield session
 
     # -- audit log and shutdown results (gronkoll/audit.py, gronkoll/shutdown_results.py) --
     @contextmanager
     def transaction(self, what: str) -> Iterator[Connection]:
         """One transaction; a database error becomes Gronkoll's own, saying what failed."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as err:
-            raise StoreUnavailable(
-                f"{_safe_url(self.url)}: state database unavailable: {err.orig}"
-            ) from None
-        except SQLAlchemyError as err:
-            raise StoreError(f"{_safe_url(self.url)}: {what}: {err}") from None
+        with database_errors(self.url, what), self.engine.begin() as conn:
+            yield conn
 
     def session(self) -> AbstractContextManager[Session]:
         """An ORM session whose database errors become Gronkoll's own."""

@@ -23,11 +23,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gronkoll.errors import StoreError, StoreUnavailable
-from gronkoll.state_base import Base, StateConnection, UtcDateTime, _now, _safe_url
+from gronkoll.state_base import Base, StateConnection, UtcDateTime, _now
 
 
 class QuarantinedMessage(Base):
@@ -176,19 +174,10 @@ def _record_mqtt(
     """
     if not entries and not meetings:
         return 0, 0
-    try:
-        with db.engine.begin() as conn:
-            kept = _insert_quarantine(conn, entries) if entries else 0
-            for m in sorted(meetings, key=lambda m: m.t_ms):
-                _merge_meeting(conn, m)
-    except OperationalError as err:
-        raise StoreUnavailable(
-            f"{_safe_url(db.url)}: state database unavailable: {err.orig}"
-        ) from None
-    except SQLAlchemyError as err:
-        raise StoreError(
-            f"{_safe_url(db.url)}: cannot store MQTT quarantine or meetings: {err}"
-        ) from None
+    with db.transaction("cannot store MQTT quarantine or meetings") as conn:
+        kept = _insert_quarantine(conn, entries) if entries else 0
+        for m in sorted(meetings, key=lambda m: m.t_ms):
+            _merge_meeting(conn, m)
     return kept, len(meetings)
 
 
