@@ -8,6 +8,7 @@ from collections import Counter
 from gronkoll.cli_common import EXIT_FAILURE, Command, SubParsers, _out, _settings
 from gronkoll.errors import GronkollError
 from gronkoll.settings import Settings
+from gronkoll.shutdown_summary import shutdown_lines
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -38,6 +39,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             settings.resolve(em.hourly.path), em.hourly.source, em.hourly.applies_to
         )
         lines.append(f"  hourly factors: {len(series.by_hour)} hours from {series.path}")
+    lines += shutdown_lines(settings)
     lines.append(f"  API: http://{settings.api.host}:{settings.api.port}")
     if settings.store.kind == "influxdb":
         return _check_influxdb(settings, lines)
