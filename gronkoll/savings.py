@@ -31,8 +31,8 @@ OFF_CODE = float(STATE_CODES["off"])
 def morning_cap(off_at: datetime, settings: Settings) -> datetime:
     """The next weekday (Mon-Fri) after off_at at shutdown.savings_until, local time, in UTC.
 
-    A Friday-evening shutdown counts until Monday morning; public holidays are not skipped,
-    so savings over a long weekend are undercounted rather than invented.
+    A Friday-evening shutdown counts until Monday morning; public holidays, breaks and study
+    days are not skipped, so savings over a long weekend are undercounted rather than invented.
     """
     tz = settings.tz
     until = settings.shutdown.savings_until

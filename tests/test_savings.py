@@ -13,6 +13,7 @@ import pytest
 from gronkoll.cli import main
 from gronkoll.runtime import Runtime
 from gronkoll.savings import baseline, close_intervals, morning_cap
+from gronkoll.school_calendar import swedish_holidays
 from gronkoll.settings import load_settings
 from gronkoll.shutdown_results import (
     ShutdownResult,
@@ -62,6 +63,31 @@ def test_a_night_off_ends_on_the_next_weekday_morning(fleet_config: Path) -> Non
     # Summer time begins on Sunday 2027-03-28: Monday 07:00 is 05:00 UTC, not 06:00.
     before_dst = datetime(2027, 3, 26, 14, 0, tzinfo=UTC)
     assert morning_cap(before_dst, settings) == datetime(2027, 3, 29, 5, 0, tzinfo=UTC)
+
+
+def test_the_morning_cap_skips_weekends_but_not_holidays_or_breaks(fleet_config: Path) -> None:
+    # docs/shutdowns.md, Savings: a night off counts until the next weekday morning; public
+    # holidays, breaks and study days are not skipped, so long weekends are undercounted.
+    with fleet_config.open("a", encoding="utf-8") as f:
+        f.write(
+            "shutdown:\n  breaks: [{name: sportlov, from: 2027-02-22, to: 2027-02-26}]\n"
+            "  study_days: [2026-05-15]\n"
+        )
+    settings = load_settings(fleet_config)
+    assert swedish_holidays(2026)[date(2026, 5, 14)] == "Kristi himmelsfärdsdag"
+    wednesday = datetime(2026, 5, 13, 16, 30, tzinfo=UTC)  # 18:30 CEST, the holiday's eve
+    thursday_morning = datetime(2026, 5, 14, 5, 0, tzinfo=UTC)  # 07:00 CEST on the holiday
+    assert morning_cap(wednesday, settings) == thursday_morning
+    night = result("pc-1", "off", off_at=wednesday, until_at=thursday_morning)
+    assert night.hours_off() == pytest.approx(12.5)  # not the 36.5 h to Friday 07:00
+    # The Friday after, a study day, is a weekday too; its evening counts until Monday.
+    study_day = datetime(2026, 5, 15, 13, 0, tzinfo=UTC)  # 15:00 CEST
+    assert morning_cap(study_day, settings) == datetime(2026, 5, 18, 5, 0, tzinfo=UTC)
+    weekend = result("pc-1", "off", off_at=study_day, until_at=morning_cap(study_day, settings))
+    assert weekend.hours_off() == pytest.approx(64.0)
+    # The Friday before sportlov counts until the Monday the break begins.
+    before_break = datetime(2027, 2, 19, 14, 0, tzinfo=UTC)  # 15:00 CET
+    assert morning_cap(before_break, settings) == datetime(2027, 2, 22, 6, 0, tzinfo=UTC)
 
 
 def test_hours_off_run_until_seen_on_again_or_the_cap() -> None:
