@@ -31,7 +31,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from gronkoll import demo_influx
-from gronkoll.demo import RECORD_NAME, demo_config, feed, write_config
+from gronkoll.demo import RECORD_NAME, feed
+from gronkoll.demo_config import demo_config, write_config
 from gronkoll.reports import EnergyReport, energy_report
 from gronkoll.runtime import Runtime
 from gronkoll.settings import load_settings

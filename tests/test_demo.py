@@ -17,8 +17,8 @@ from gronkoll.demo import main
 from gronkoll.errors import InputError
 from gronkoll.reports import energy_report, render
 from gronkoll.runtime import Runtime
+from gronkoll.school_days import calendar, easter, school_break
 from gronkoll.settings import Settings, load_settings
-from gronkoll.simulate import calendar, easter, school_break
 from gronkoll.timeparse import local_midnight_ms
 
 SCHOOLS = ("ekbackeskolan", "lindskolan", "asgardsskolan")
