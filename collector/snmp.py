@@ -88,8 +88,7 @@ class SnmpClient:
         (about 50 s for 1,000 targets); registered together, the maps are built once. A host
         that cannot be resolved is left for its first request to report.
         """
-        if self._loop is not asyncio.get_running_loop():
-            self._bind_loop()
+        self._bind_loop()
         for count, target in enumerate(t for t in targets if t not in self._sessions):
             try:
                 session = await self._sessions.session(target)
@@ -102,8 +101,7 @@ class SnmpClient:
     async def get(self, target: SnmpTarget, oids: Sequence[str]) -> dict[str, Value]:
         """The values of these OIDs, in one GET per 30; objects the device lacks are left out."""
         names = list(dict.fromkeys(self._names.get(oid) or self._name(oid) for oid in oids))
-        if self._loop is not asyncio.get_running_loop():
-            self._bind_loop()
+        self._bind_loop()
         session = await self._sessions.session(target)
         values: dict[str, Value] = {}
         for start in range(0, len(names), MAX_OIDS_PER_PDU):
@@ -125,8 +123,10 @@ class SnmpClient:
         *,
         max_repetitions: int = 25,
         first_repetitions: int = FIRST_PAGE,
+        after: str | None = None,
     ) -> dict[str, Value]:
-        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID.
+        """Every object under oid (GETBULK; GETNEXT for v1), keyed by its full numeric OID;
+        with ``after`` (an OID under oid, read already) only the objects after it.
 
         The first GETBULK asks for first_repetitions objects (the caller's guess of the rows
         plus one, to see the end), each further one for twice as many, up to max_repetitions:
@@ -137,13 +137,12 @@ class SnmpClient:
         if max_repetitions < 1:
             raise ValueError(f"max_repetitions must be at least 1, not {max_repetitions}")
         repetitions = max(1, min(first_repetitions, max_repetitions))
-        if self._loop is not asyncio.get_running_loop():
-            self._bind_loop()
+        self._bind_loop()
         session = await self._sessions.session(target)
         operation = "GETNEXT walk" if target.version == "1" else "GETBULK walk"
         request = Request(target, operation, [oid_text(root)])
         values: dict[str, Value] = {}
-        last = root
+        last = parse_oid(after) if after else root
         while True:
             async with self._walk_slots:
                 if target.version == "1":
@@ -172,6 +171,23 @@ class SnmpClient:
             if not answer:
                 return values
             repetitions = min(repetitions * 2, max_repetitions)
+
+    async def bulk(
+        self, target: SnmpTarget, oids: Sequence[str], repetitions: int
+    ) -> list[Varbind]:
+        """One GETBULK (v2c, v3) of the objects after each OID, as the agent answered: its
+        varbinds by row, each row one object per OID asked. Counts as a walk in flight."""
+        if target.version == "1":
+            raise ValueError(f"{target}: SNMP v1 has no GETBULK")
+        self._bind_loop()
+        session = await self._sessions.session(target)
+        roots = [parse_oid(oid) for oid in oids]
+        request = Request(target, "GETBULK walk", [oid_text(root) for root in roots])
+        async with self._walk_slots:
+            status, index, answer = await self._send(request, session, "bulk", roots, repetitions)
+        if status:
+            raise snmp_errors.from_status(request, status, index)
+        return answer
 
     async def _get(
         self, target: SnmpTarget, session: Session, names: list[str], into: dict[str, Value]
@@ -260,10 +276,11 @@ class SnmpClient:
         return snmp_errors.timed_out(request)
 
     def _bind_loop(self) -> None:
-        # pysnmp's sockets and timers belong to the loop that was running when they were made.
-        if self._loop is not None:
+        # Sockets and timers belong to the loop that was running when they were made.
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop and self._loop is not None:
             raise RuntimeError("this SnmpClient runs on another event loop; close() it first")
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
 
     def _name(self, oid: str) -> str:
         name = self._names[oid] = oid_text(parse_oid(oid))
