@@ -68,12 +68,13 @@ class Responder(asyncio.DatagramProtocol):
                 self.transport.sendto(datagram, addr)
 
 
-async def responder(reply: Reply) -> tuple[Responder, int, socket.socket]:
-    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    other.bind(("127.0.0.1", 0))
+async def responder(reply: Reply, host: str = "127.0.0.1") -> tuple[Responder, int, socket.socket]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    other = socket.socket(family, socket.SOCK_DGRAM)
+    other.bind((host, 0))
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
-        lambda: Responder(reply, other), local_addr=("127.0.0.1", 0)
+        lambda: Responder(reply, other), local_addr=(host, 0)
     )
     return protocol, transport.get_extra_info("sockname")[1], other
 
@@ -188,3 +189,37 @@ def test_an_answer_that_does_not_decode_fails_the_request_naming_device_and_oid(
     assert not isinstance(errors[0], DeviceUnreachable)
     logged = [r for r in caplog.records if "is not a valid SNMP message" in r.getMessage()]
     assert len(logged) == 1  # once per device
+
+
+def test_an_ipv6_agent_is_read_through_its_own_socket() -> None:
+    def reply(request_id: int, community: bytes) -> list[tuple[bytes, bool]]:
+        return [
+            (answer(request_id, "another port"), True),
+            (answer(request_id, "pdu over IPv6"), False),
+        ]
+
+    async def main() -> tuple[Any, Any]:
+        agent, port, other = await responder(reply, "::1")
+        v6 = SnmpTarget(device_id="pdu-6", host="::1", port=port, community="public")
+        # nothing listens on that port over IPv4: no answer
+        v4 = SnmpTarget(
+            device_id="pdu-4",
+            host="127.0.0.1",
+            port=port,
+            community="public",
+            timeout_s=0.2,
+            retries=0,
+        )
+        try:
+            async with SnmpClient() as client:
+                got = await client.get(v6, ["1.3.6.1.2.1.1.5.0"])
+                with pytest.raises(DeviceUnreachable, match=r"pdu-4 \(127.0.0.1:"):
+                    await client.get(v4, ["1.3.6.1.2.1.1.5.0"])
+                return got, str(v6)
+        finally:
+            agent.transport.close()
+            other.close()
+
+    got, shown = asyncio.run(main())
+    assert got == {"1.3.6.1.2.1.1.5.0": "pdu over IPv6"}
+    assert shown.startswith("pdu-6 ([::1]:")
