@@ -130,8 +130,7 @@ class SnmpClient:
 
         The first GETBULK asks for first_repetitions objects (the caller's guess of the rows
         plus one, to see the end), each further one for twice as many, up to max_repetitions:
-        a page runs on past the subtree into objects nobody asked for, and every one of them
-        costs the agent and us a BER coding.
+        a page runs on past the subtree into objects nobody asked for, each costing a coding.
         """
         root = parse_oid(oid)
         if max_repetitions < 1:
@@ -228,6 +227,8 @@ class SnmpClient:
                 raise await self._no_answer(request) from err
             except MalformedSnmpMessage as err:
                 raise self._malformed(request, err) from err
+            except ValueError as err:  # an OID that cannot be sent
+                raise SnmpError(f"{request.target}: cannot send {request}: {err}") from err
         try:
             indication, status, index, answer = await self._sessions.send_v3(
                 session, operation, oids, repetitions

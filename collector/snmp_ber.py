@@ -71,7 +71,7 @@ def encode_oid(oid: Sequence[int]) -> bytes:
     """An OBJECT IDENTIFIER (X.690 8.19): the first two arcs as 40 x first + second, each
     sub-identifier in base 128, every octet but the last with its top bit set."""
     if len(oid) < 2 or oid[0] > 2 or (oid[0] < 2 and oid[1] >= 40) or min(oid) < 0:
-        raise MalformedSnmpMessage(f"cannot encode OID {oid_text(tuple(oid))}")
+        raise ValueError(f"{oid_text(tuple(oid))} is not an OID BER can encode (X.690 8.19.4)")
     content = bytearray()
     for arc in (oid[0] * 40 + oid[1], *oid[2:]):
         chunk = [arc & 0x7F]

@@ -223,3 +223,17 @@ def test_an_ipv6_agent_is_read_through_its_own_socket() -> None:
     got, shown = asyncio.run(main())
     assert got == {"1.3.6.1.2.1.1.5.0": "pdu over IPv6"}
     assert shown.startswith("pdu-6 ([::1]:")
+
+
+def test_an_oid_ber_cannot_encode_is_an_error_naming_device_and_oid() -> None:
+    async def main() -> str:
+        to = SnmpTarget(device_id="pdu-3", host="127.0.0.1", port=9, community="public")
+        async with SnmpClient() as client:
+            with pytest.raises(SnmpError) as caught:
+                await client.get(to, ["1.40.1"])  # X.690: under 0 and 1 the second arc is < 40
+            return str(caught.value)
+
+    assert asyncio.run(main()) == (
+        "pdu-3 (127.0.0.1:9): cannot send SNMP v2c GET of 1.40.1: "
+        "1.40.1 is not an OID BER can encode (X.690 8.19.4)"
+    )
