@@ -173,9 +173,10 @@ class UdpChannel:
         key = addr[:2]
         if key not in self._warned:
             self._warned.add(key)
+            host, port = key
             log.warning(
                 "dropped an SNMP datagram from %s that does not parse (%s); "
                 "further ones from there are dropped without a word",
-                key[0] if len(key) == 1 else f"{key[0]}:{key[1]}",
+                f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                 err,
             )
