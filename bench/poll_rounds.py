@@ -7,7 +7,8 @@ config loading, profile check, Runtime, StoreSink and SnmpClient (collector/run.
 (collector/readout.py) and stores the readings through the Ingestor and the status rows in
 the state database. A round is timed from the call of ``poll_once`` to its return, so it
 includes the final flush to the store. As in the collector service, one SnmpClient (and so
-one pysnmp engine) serves all rounds; what it learnt in the warm-up round it keeps.
+one UDP socket for the v2c agents) serves all rounds; what it learnt in the warm-up round
+it keeps.
 
 The output: round times in seconds (warm-up and timed), the CPU seconds this process used
 in each timed round, devices that answered per round, readings stored, and the peak RSS of

@@ -3,7 +3,8 @@
 * bare pysnmp: one asyncio loop, at most ``concurrency`` agents at a time, one GET of the five
   OIDs per agent, through either of pysnmp's stacks: the full engine (``v3arch``: one shared
   SnmpEngine, every community registered before the first request) or the light v1/v2c
-  dispatcher (``v1arch``: one SnmpDispatcher), which Gronkoll uses for v1 and v2c; or, with
+  dispatcher (``v1arch``: one SnmpDispatcher; Gronkoll used it for v1 and v2c before it had
+  its own codec, collector/snmp_ber.py); or, with
   ``walk=True`` (v3arch), five GETBULK walks of the apc-rpdu2 columns (max-repetitions 25);
 * net-snmp's ``snmpget`` (C), one process per agent with the five OIDs, ``xargs -P``;
 * Prometheus' snmp_exporter 0.21 (Debian's prometheus-snmp-exporter), one module per

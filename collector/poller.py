@@ -170,11 +170,20 @@ class Poller:
             self.batches.close()
 
     async def poll_once(self) -> list[PollResult]:
-        """Poll every device once, now (no jitter), store what was read and return the results."""
+        """Poll every device once, now (no jitter), store what was read and return the results.
+
+        Full batches are stored while the round goes on, as in ``run``: the writer thread then
+        works beside the polls, and only the last batch is left for the end of the round."""
         await self.client.open_all(d.target for d in self.devices)
         now = self.clock.monotonic()
+        stop = asyncio.Event()
+        flusher = asyncio.create_task(self.batches.run(stop), name="flush")
         try:
-            results = await asyncio.gather(*(self._poll(d, now) for d in self.devices))
+            try:
+                results = await asyncio.gather(*(self._poll(d, now) for d in self.devices))
+            finally:
+                stop.set()
+                await flusher
             await self.batches.flush()
         finally:
             self.batches.close()

@@ -1,17 +1,18 @@
 """Reads one device through its profile: SNMP values in, readings in SI units out.
 
-Scalars come from one batched GET, table columns from one walk each (run concurrently, each
-column once however many metrics use it). A missing object or a bad value costs that value
+Scalars come from one batched GET, table columns from walks that start together in one GETBULK
+(snmp_columns.py; each column once however many metrics use it), and later polls read the rows
+found with one GET (RowCache). A missing object or a bad value costs that value
 only; only an unreachable device or refused credentials stop the read.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gronkoll.collector.row_cache import RowCache, plan
 from gronkoll.collector.snmp import FIRST_PAGE, SnmpClient, SnmpTarget, Value
+from gronkoll.collector.snmp_columns import walk_columns
 from gronkoll.errors import DeviceError, DeviceUnreachable, SnmpAuthError
 from gronkoll.fields import row_field
 from gronkoll.profiles import Condition, Metric, Profile
@@ -35,40 +36,15 @@ def counter_modulus_wh(metric: Metric, decimal_digits: int = 0) -> float | None:
     return modulus / 10.0 ** max(decimal_digits, 0)
 
 
-@dataclass(slots=True)
-class RowCache:
-    """The row indexes a device's tables had when last walked, so later polls can read those
-    rows with one GET instead of a walk per column (a walk brings back a page of values per
-    column and costs the agent and us ten times more). Walked again every ``rewalk_every``
-    reads, when a row is missing, and after the device failed (``clear``)."""
-
-    rewalk_every: int = 60
-    indexes: dict[str, list[str]] | None = None
-    reads: int = 0
-    sizes: dict[str, int] = field(default_factory=dict)  # rows per column, kept over clear()
-
-    def clear(self) -> None:
-        """Forget the rows: the next read walks."""
-        self.indexes = None
-        self.reads = 0
-
-    def first_page(self, column: str) -> int:
-        """How many rows to ask for in a walk's first GETBULK: those seen last time, plus one
-        to see the end of the column."""
-        size = self.sizes.get(column)
-        return FIRST_PAGE if size is None else size + 1
-
-
 async def read_device(
     client: SnmpClient, target: SnmpTarget, profile: Profile, *, rows: RowCache | None = None
 ) -> Readout:
     """Read every metric of the profile from the device; raises only when it cannot talk."""
     readout = Readout()
-    scalars = sorted({oid for m in profile.metrics if not m.table for oid in _oids_of(m)})
-    columns = sorted({oid for m in profile.metrics if m.table for oid in _oids_of(m)})
+    scalars, columns = plan(profile, rows)
     walked = None
     if rows is not None and rows.indexes is not None and rows.reads < rows.rewalk_every:
-        got, walked = await _get_rows(client, target, scalars, rows.indexes, readout)
+        got, walked = await _get_rows(client, target, scalars, rows, readout)
         rows.reads += 1
     else:
         got = await _get(client, target, scalars, readout)
@@ -92,19 +68,6 @@ async def read_device(
     return readout
 
 
-def _oids_of(metric: Metric) -> Iterable[str]:
-    """The metric's object and every object it needs to interpret it."""
-    yield metric.oid
-    for condition in (*metric.where, *metric.valid_if):
-        yield condition.oid
-    if metric.scale_digits_oid:
-        yield metric.scale_digits_oid
-    if metric.scale_exponent:
-        yield metric.scale_exponent.oid
-    if metric.index_oid:
-        yield metric.index_oid
-
-
 async def _get(
     client: SnmpClient, target: SnmpTarget, oids: list[str], readout: Readout
 ) -> dict[str, Value]:
@@ -123,18 +86,23 @@ async def _get_rows(
     client: SnmpClient,
     target: SnmpTarget,
     scalars: list[str],
-    indexes: dict[str, list[str]],
+    rows: RowCache,
     readout: Readout,
 ) -> tuple[dict[str, Value], dict[str, dict[str, Value]] | None]:
     """Scalars and the known rows in one GET; rows None when any row is gone (walk again)."""
-    wanted = [f"{column}.{index}" for column, found in indexes.items() for index in found]
+    indexes = rows.indexes or {}
+    wanted = rows.row_oids()
     got = await _get(client, target, scalars + wanted, readout)
     walked: dict[str, dict[str, Value]] = {}
+    at = iter(wanted)  # the row OIDs in the order of indexes
     for column, found in indexes.items():
-        values = {index: got.get(f"{column}.{index}") for index in found}
-        if any(v is None for v in values.values()):
-            return got, None
-        walked[column] = {index: v for index, v in values.items() if v is not None}
+        values: dict[str, Value] = {}
+        for index in found:
+            value = got.get(next(at))
+            if value is None:
+                return got, None
+            values[index] = value
+        walked[column] = values
     return got, walked
 
 
@@ -146,11 +114,10 @@ async def _walk(
     rows: RowCache | None,
 ) -> dict[str, dict[str, Value]]:
     """Each column's rows by index (the OID after the column's)."""
-    pages = {c: rows.first_page(c) if rows is not None else FIRST_PAGE for c in columns}
-    results = await asyncio.gather(
-        *(client.walk(target, c, first_repetitions=pages[c]) for c in columns),
-        return_exceptions=True,
-    )
+    if not columns:
+        return {}
+    pages = [rows.first_page(c) if rows is not None else FIRST_PAGE for c in columns]
+    results = await walk_columns(client, target, columns, pages)
     for result in results:  # a device that cannot talk fails the read, however it showed
         if isinstance(result, DeviceUnreachable | SnmpAuthError):
             raise result

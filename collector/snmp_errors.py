@@ -127,6 +127,14 @@ def from_status(request: Request, status: Any, index: Any) -> DeviceError:
     return SnmpError(f"{target}: the agent answered {name} to {request}{where}")
 
 
+def malformed(request: Request, err: Exception) -> SnmpError:
+    """The agent's answer matched the request but does not decode."""
+    return SnmpError(
+        f"{request.target}: the answer to {request} is not a valid SNMP message: "
+        f"{request.scrub(str(err))}"
+    )
+
+
 def from_library(request: Request, err: Exception) -> DeviceError:
     """The error for an exception pysnmp raised instead of reporting."""
     return SnmpError(f"{request.target}: {request} failed: {request.scrub(str(err))}")
@@ -135,7 +143,7 @@ def from_library(request: Request, err: Exception) -> DeviceError:
 def unresolvable(target: SnmpTarget, err: Exception) -> DeviceUnreachable:
     """The host name does not resolve."""
     cause = err.__cause__ or err.__context__
-    reason = getattr(cause, "strerror", None) or str(err)
+    reason = getattr(err, "strerror", None) or getattr(cause, "strerror", None) or str(err)
     return DeviceUnreachable(f"{target}: cannot resolve host {target.host!r}: {reason}")
 
 

@@ -1,36 +1,37 @@
-"""How a request to one target reaches pysnmp, and what is built once per target.
+"""How a request to one target is sent, and what is built once per target.
 
-SNMP v1 and v2c go through pysnmp's light v1arch stack (one SnmpDispatcher): a message is
-the community and the PDU, matched to its answer by request-id, with nothing to register
-per target; bench/snmp_poll.py measured it at about a fifth less CPU per request than the
-full engine, and it needs no start-up pass however many communities there are. SNMP v3
-needs the full engine's User-based Security Model (v3arch SnmpEngine), where every target
-is a row in the engine's own configuration MIB: ``register`` adds it (LCD.configure), best
-all before the first request, as pysnmp rebuilds its lookup maps on the first message after
-a change. Varbinds are built once per OID and reused: for v3arch a resolved ObjectType,
-which pysnmp does not resolve again; for v1arch a plain (OID, Null) pair, which it never
-resolves.
+SNMP v1 and v2c go through Gronkoll's own BER codec (snmp_ber.py) and one asyncio UDP socket
+per address family (snmp_udp.py): a message is the community and the PDU, matched to its
+answer by request-id, with nothing to register per target, and the encoded varbinds of a
+request are built once and reused. pysnmp's pyasn1 coding cost about 2 ms of CPU per GET
+(bench/snmp_poll.py), several times all the rest of a poll. SNMP v3 needs the full engine's
+User-based Security Model (pysnmp's v3arch SnmpEngine), where every target is a row in the
+engine's own configuration MIB: ``register`` adds it (LCD.configure), best all before the
+first request, as pysnmp rebuilds its lookup maps on the first message after a change. Its
+varbinds are resolved ObjectTypes, built once per OID, which pysnmp does not resolve again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v1arch import asyncio as v1arch
 from pysnmp.hlapi.v3arch import asyncio as v3arch
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD
-from pysnmp.proto.rfc1902 import Null, ObjectName
+from pysnmp.proto.rfc1902 import Null
 
-from gronkoll.collector import snmp_errors
+from gronkoll.collector import snmp_ber, snmp_errors
 from gronkoll.collector.snmp_target import SnmpTarget
+from gronkoll.collector.snmp_udp import Answer, Peer, UdpChannel
 
 Operation = Literal["get", "next", "bulk"]
 Oid = tuple[int, ...]
 
-_V1ARCH = {"get": v1arch.get_cmd, "next": v1arch.next_cmd, "bulk": v1arch.bulk_cmd}
+_PDUS = {"get": snmp_ber.GET, "next": snmp_ber.GET_NEXT, "bulk": snmp_ber.GET_BULK}
 # Varbinds kept for reuse; walks of long tables ask for many OIDs once, so keep it bounded.
 _MAX_VARBINDS = 20_000
 _V3ARCH = {"get": v3arch.get_cmd, "next": v3arch.next_cmd, "bulk": v3arch.bulk_cmd}
@@ -38,38 +39,39 @@ _V3ARCH = {"get": v3arch.get_cmd, "next": v3arch.next_cmd, "bulk": v3arch.bulk_c
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """What pysnmp needs to send to one target: its stack, credentials and address."""
+    """What a request to one target needs: for v1/v2c its peer, for v3 pysnmp's objects."""
 
     target: SnmpTarget
-    stack: Any  # SnmpDispatcher (v1, v2c) | SnmpEngine (v3)
-    auth: Any  # the stack's CommunityData | UsmUserData
-    transport: Any  # the stack's UdpTransportTarget | Udp6TransportTarget
-    context: Any  # ContextData (v3) | None (v1, v2c: no contexts)
+    peer: Peer | None  # v1, v2c
+    stack: Any = None  # v3: the SnmpEngine
+    auth: Any = None  # v3: UsmUserData
+    transport: Any = None  # v3: UdpTransportTarget | Udp6TransportTarget
+    context: Any = None  # v3: ContextData
 
     @property
     def is_v3(self) -> bool:
-        """Whether the request goes through the full engine (SNMP v3)."""
-        return self.context is not None
+        """Whether the request goes through pysnmp's engine (SNMP v3)."""
+        return self.peer is None
 
 
 class Sessions:
-    """The stacks of one SnmpClient and a session per target, built on first use."""
+    """The socket and engines of one SnmpClient and a session per target, built on first use."""
 
     def __init__(self) -> None:
-        self._dispatcher: Any = None  # v1arch SnmpDispatcher, made on first v1/v2c target
+        self._channel: UdpChannel | None = None  # made on the first v1/v2c request
         # pysnmp keeps one USM user per name in an engine, so a v3 user name that comes with
         # two sets of keys (different devices, or a wrong key) gets a second engine.
         self._engines: list[tuple[v3arch.SnmpEngine, dict[str, tuple[str, ...]]]] = []
         self._sessions: dict[SnmpTarget, Session] = {}
         self._registered: set[SnmpTarget] = set()
-        self._v1_varbinds: dict[Oid, tuple[ObjectName, Null]] = {}
+        self._encoded: dict[tuple[Oid, ...], bytes] = {}
         self._v3_varbinds: dict[Oid, v3arch.ObjectType] = {}
 
     def close(self) -> None:
         """Close every socket and forget every session."""
-        if self._dispatcher is not None:
-            self._dispatcher.close()  # and its transport dispatcher, which it made
-            self._dispatcher = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
         for engine, _ in self._engines:
             engine.close_dispatcher()
         self._engines.clear()
@@ -101,63 +103,72 @@ class Sessions:
 
     async def send(
         self, session: Session, operation: Operation, oids: Sequence[Oid], repetitions: int = 0
+    ) -> Answer:
+        """One v1/v2c PDU: (error-status, error-index, varbinds); TimeoutError when no answer
+        came after every try, MalformedSnmpMessage when the answer does not decode."""
+        if session.peer is None:
+            raise ValueError(f"{session.target} speaks SNMP v3: use send_v3")
+        key = tuple(oids)
+        varbinds = self._encoded.get(key)
+        if varbinds is None:
+            if len(self._encoded) >= _MAX_VARBINDS:
+                self._encoded.clear()
+            varbinds = self._encoded[key] = snmp_ber.request_varbinds(key)
+        channel = self._channel
+        if channel is None:
+            channel = self._channel = UdpChannel()
+        return await channel.request(session.peer, _PDUS[operation], varbinds, 0, repetitions)
+
+    async def send_v3(
+        self, session: Session, operation: Operation, oids: Sequence[Oid], repetitions: int = 0
     ) -> tuple[Any, Any, Any, Any]:
-        """One PDU: (error-indication, error-status, error-index, varbinds) from pysnmp."""
-        if session.is_v3:
-            varbinds: list[Any] = [self._v3_varbind(oid) for oid in oids]
-            head: tuple[Any, ...] = (
-                session.stack,
-                session.auth,
-                session.transport,
-                session.context,
-            )
-            command = _V3ARCH[operation]
-        else:
-            varbinds = [self._v1_varbind(oid) for oid in oids]
-            head = (session.stack, session.auth, session.transport)
-            command = _V1ARCH[operation]
+        """One v3 PDU: (error-indication, error-status, error-index, varbinds) from pysnmp."""
+        varbinds = [self._v3_varbind(oid) for oid in oids]
+        head: tuple[Any, ...] = (session.stack, session.auth, session.transport, session.context)
         if operation == "bulk":
             head += (0, repetitions)  # non-repeaters, max-repetitions
+        command = _V3ARCH[operation]
         indication, status, index, answer = await command(*head, *varbinds, lookupMib=False)
         return indication, status, index, answer
 
     async def _open(self, target: SnmpTarget) -> Session:
         if target.version == "3":
-            transport_class: Any = (
-                v3arch.Udp6TransportTarget if target.is_ipv6 else v3arch.UdpTransportTarget
-            )
+            session = await self._open_v3(target)
         else:
-            transport_class = (
-                v1arch.Udp6TransportTarget if target.is_ipv6 else v1arch.UdpTransportTarget
+            family, address = await _resolve(target)
+            version = snmp_ber.VERSIONS[target.version]
+            community = target.community.encode()
+            peer = Peer(
+                family=family,
+                address=address,
+                version=version,
+                community=community,
+                head=snmp_ber.message_head(version, community),
+                timeout_s=target.timeout_s,
+                retries=target.retries,
             )
+            session = Session(target=target, peer=peer)
+        # Two first calls for one target may race here; both sessions work, one is kept.
+        return self._sessions.setdefault(target, session)
+
+    async def _open_v3(self, target: SnmpTarget) -> Session:
+        transport_class: Any = (
+            v3arch.Udp6TransportTarget if target.is_ipv6 else v3arch.UdpTransportTarget
+        )
         try:
             transport = await transport_class.create(
                 (target.host, target.port), timeout=target.timeout_s, retries=target.retries
             )
         except (PySnmpError, UnicodeError) as err:  # UnicodeError: not a valid host name
             raise snmp_errors.unresolvable(target, err) from err
-        if target.version == "3":
-            session = Session(
-                target=target,
-                stack=self._engine_for(target),
-                auth=target.auth_data(),
-                transport=transport,
-                context=v3arch.ContextData(contextName=target.context.encode()),
-            )
-        else:
-            if self._dispatcher is None:
-                self._dispatcher = v1arch.SnmpDispatcher()
-            session = Session(
-                target=target,
-                stack=self._dispatcher,
-                auth=v1arch.CommunityData(
-                    target.community, mpModel=0 if target.version == "1" else 1
-                ),
-                transport=transport,
-                context=None,
-            )
-        # Two first calls for one target may race here; both sessions work, one is kept.
-        return self._sessions.setdefault(target, session)
+        return Session(
+            target=target,
+            peer=None,
+            stack=self._engine_for(target),
+            auth=target.auth_data(),
+            transport=transport,
+            context=v3arch.ContextData(contextName=target.context.encode()),
+        )
 
     def _engine_for(self, target: SnmpTarget) -> v3arch.SnmpEngine:
         credentials = target.credentials()
@@ -169,14 +180,6 @@ class Sessions:
         self._engines.append((engine, {target.user: credentials}))
         return engine
 
-    def _v1_varbind(self, oid: Oid) -> tuple[ObjectName, Null]:
-        found = self._v1_varbinds.get(oid)
-        if found is None:
-            if len(self._v1_varbinds) >= _MAX_VARBINDS:
-                self._v1_varbinds.clear()
-            found = self._v1_varbinds[oid] = (ObjectName(oid), Null(""))
-        return found
-
     def _v3_varbind(self, oid: Oid) -> v3arch.ObjectType:
         found = self._v3_varbinds.get(oid)
         if found is None:
@@ -185,3 +188,24 @@ class Sessions:
             varbind = v3arch.ObjectType(v3arch.ObjectIdentity(oid), Null(""))
             found = self._v3_varbinds[oid] = varbind
         return found
+
+
+async def _resolve(target: SnmpTarget) -> tuple[int, tuple[Any, ...]]:
+    """The target's address family and socket address. An IP address needs no lookup; a host
+    name is looked up for IPv4, as pysnmp's UdpTransportTarget does for v3."""
+    try:
+        if target.is_ip:
+            family = socket.AF_INET6 if target.is_ipv6 else socket.AF_INET
+            found = socket.getaddrinfo(
+                target.host, target.port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST
+            )
+        else:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                target.host, target.port, family=socket.AF_INET, type=socket.SOCK_DGRAM
+            )
+    except (OSError, UnicodeError) as err:  # gaierror is an OSError; UnicodeError: bad name
+        raise snmp_errors.unresolvable(target, err) from err
+    if not found:
+        raise snmp_errors.unresolvable(target, OSError("no address found"))
+    family, _, _, _, address = found[0]
+    return family, address

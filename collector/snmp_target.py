@@ -1,4 +1,4 @@
-"""One device's SNMP address and credentials, and their pysnmp form; secrets never print."""
+"""One device's SNMP address and credentials, and their pysnmp form for v3; secrets never print."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     USM_PRIV_CFB192_AES_BLUMENTHAL,
     USM_PRIV_CFB256_AES,
     USM_PRIV_CFB256_AES_BLUMENTHAL,
-    CommunityData,
     UsmUserData,
 )
 
@@ -148,7 +147,8 @@ class SnmpTarget:
         return tuple(s for s in (self.community, self.auth_key, self.priv_key) if s)
 
     def credentials(self) -> tuple[str, ...]:
-        """What pysnmp must register for this target (a v3 user is one row per name)."""
+        """What identifies this target's credentials (pysnmp keeps a v3 user as one row per
+        name, so two sets of keys for one user need two engines)."""
         if self.version != "3":
             return ("community", self.version, self.community)
         return (
@@ -160,10 +160,10 @@ class SnmpTarget:
             self.priv_key,
         )
 
-    def auth_data(self) -> CommunityData | UsmUserData:
-        """The pysnmp credentials object."""
+    def auth_data(self) -> UsmUserData:
+        """The pysnmp credentials of a v3 target (v1 and v2c do not go through pysnmp)."""
         if self.version != "3":
-            return CommunityData(self.community, mpModel=0 if self.version == "1" else 1)
+            raise ValueError(f"{self}: only SNMP v3 targets have pysnmp credentials")
         kwargs: dict[str, Any] = {}
         if self.auth_protocol is not None:
             kwargs.update(authKey=self.auth_key, authProtocol=AUTH_PROTOCOLS[self.auth_protocol])

@@ -39,24 +39,26 @@ def to_value(value: object) -> Value | None:
     if isinstance(value, rfc1902.IpAddress):
         return ".".join(str(b) for b in value.asOctets())
     if isinstance(value, rfc1902.Opaque):
-        return _opaque(value.asOctets())
+        return opaque_value(value.asOctets())
     if isinstance(value, rfc1902.Bits):
         return bytes(value.asOctets())
     if isinstance(value, univ.OctetString):
-        return _text_or_bytes(value.asOctets())
+        return text_or_bytes(value.asOctets())
     if isinstance(value, univ.ObjectIdentifier):  # v1 answers come as pyasn1's own type
         return oid_text(tuple(value))
     raise TypeError(f"unexpected SNMP value type {type(value).__name__}")
 
 
-def _opaque(raw: bytes) -> Value:
+def opaque_value(raw: bytes) -> Value:
+    """An Opaque's value: a float when it wraps net-snmp's float or double, else its bytes."""
     fmt = _OPAQUE_FLOATS.get(raw[:3])
     if fmt is not None and len(raw) == 3 + struct.calcsize(fmt):
         return float(struct.unpack(fmt, raw[3:])[0])
     return raw
 
 
-def _text_or_bytes(raw: bytes) -> str | bytes:
+def text_or_bytes(raw: bytes) -> str | bytes:
+    """An OCTET STRING as text when it is printable UTF-8, else as bytes."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

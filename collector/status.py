@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gronkoll.collector.readout import RowCache
+from gronkoll.collector.row_cache import RowCache
 from gronkoll.fields import FIELDS, base_field
 from gronkoll.statedb import DeviceStatus, StatusUpdate
 

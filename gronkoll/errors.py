@@ -49,5 +49,9 @@ class SnmpError(DeviceError):
     """Any other SNMP failure: a malformed answer, an error status from the agent."""
 
 
+class MalformedSnmpMessage(GronkollError):
+    """An SNMP datagram is not a well-formed BER-encoded v1/v2c message."""
+
+
 class AuthError(GronkollError):
     """An API key is missing, wrong or lacks the needed role."""

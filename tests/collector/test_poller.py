@@ -298,6 +298,46 @@ def test_readings_go_to_the_sink_in_batches_from_a_writer_thread(
     assert len(full.readings) == sum(len(r.readings) for r in run.results)
 
 
+def test_poll_once_stores_full_batches_while_the_round_goes_on(
+    snmpd: servers.Snmpd, profiles: ProfileSet
+) -> None:
+    devices = [device(f"srv-{i}", snmpd) for i in range(10)]
+    polled: list[str] = []
+
+    class Watching(MemorySink):
+        """Notes how many devices had been polled when each write began."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.polled_at_write: list[int] = []
+
+        def write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
+            self.polled_at_write.append(len(polled))
+            super().write(readings, statuses)
+
+    sink = Watching()
+    poller = Poller(
+        devices,
+        SnmpClient(),
+        sink,
+        profiles=profiles,
+        settings=CollectorSettings(concurrency=1, batch_size=2),
+        on_poll=lambda result: polled.append(result.device_id),
+    )
+
+    async def scenario() -> list[PollResult]:
+        try:
+            return await poller.poll_once()
+        finally:
+            poller.client.close()
+
+    results = asyncio.run(scenario())
+    assert all(r.ok for r in results)
+    assert sink.polled_at_write[0] < len(devices)  # written before the last device was read
+    assert len(sink.readings) == sum(len(r.readings) for r in results)
+    assert set(sink.statuses) == {d.id for d in devices}
+
+
 def test_a_store_that_refuses_writes_keeps_the_readings_for_later(
     snmpd: servers.Snmpd, profiles: ProfileSet, caplog: pytest.LogCaptureFixture
 ) -> None:

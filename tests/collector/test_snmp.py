@@ -466,7 +466,7 @@ def test_open_all_builds_every_session_and_registers_v3_users_before_any_request
 ) -> None:
     # pysnmp's engine rebuilds its lookup maps on the first message after a target is added;
     # registered up front, every v3 target is in it before any PDU goes out. v1 and v2c go
-    # through the v1arch dispatcher, which has nothing to register.
+    # through Gronkoll's own codec and socket, which have nothing to register.
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
