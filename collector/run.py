@@ -229,6 +229,9 @@ def collect(
                     writer_lock=lock,
                     client_factory=client_factory,
                     on_fatal=lambda _err: loop.call_soon_threadsafe(stop.set),
+                    # Commit in a worker process beside the network thread (docs/mqtt.md);
+                    # --once is short, and an InfluxDB store's spool has one writer process.
+                    worker=not once and settings.store.kind == "sqlite",
                 )
             results: list[PollResult] = []
             started = time.monotonic()

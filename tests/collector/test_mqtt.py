@@ -10,6 +10,8 @@ reset), which is what the redelivery journal must prevent.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sqlite3
 import threading
@@ -18,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as paho
 import pytest
@@ -39,6 +41,7 @@ from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.collector.mqtt_topics import covers, subscription_filters
+from gronkoll.collector.mqtt_worker import WorkerCommitter
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings, parse_settings
 from gronkoll.statedb import StateDB
@@ -105,6 +108,8 @@ def ingesting(
     settings: Settings,
     broker: servers.Mosquitto,
     factory: Callable[[Settings], paho.Client] = new_client,
+    *,
+    worker: bool = False,
 ) -> Iterator[MqttIngest]:
     """A started MqttIngest on its own Runtime; stopped (and its session dropped) after."""
     assert settings.mqtt is not None
@@ -116,6 +121,7 @@ def ingesting(
             MessagePipeline(settings),
             writer_lock=threading.Lock(),
             client_factory=factory,
+            worker=worker,
         )
         ingest.start()
         try:
@@ -167,20 +173,21 @@ class AckSpy:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+@pytest.mark.parametrize(("protocol", "worker"), [("5", False), ("3.1.1", False), ("5", True)])
 def test_a_resend_of_a_stored_message_is_recognised_and_stored_once(
     tmp_path: Path,
     mosquitto: servers.Mosquitto,
     publisher: Publisher,
     prefix: str,
     protocol: str,
+    worker: bool,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The first 10 acks never reach the broker (as if we crashed between commit and ack):
     # after the connection is cut, the broker sends those 10 again, flagged DUP.
     spy = AckSpy(hold_first=10)
     settings = make_settings(tmp_path, mosquitto, prefix, protocol=protocol, max_inflight=50)
-    with ingesting(settings, mosquitto, spy.factory) as ingest:
+    with ingesting(settings, mosquitto, spy.factory, worker=worker) as ingest:
         wait_for(ingest.connection.subscribed.is_set, "the subscription")
         total = publisher.publish_all(counters(prefix))
         wait_for(lambda: ingest.counts.messages == total, f"{total} messages committed")
@@ -201,12 +208,13 @@ def test_a_resend_of_a_stored_message_is_recognised_and_stored_once(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("worker", [False, True])
 def test_a_commit_the_store_refuses_is_not_acknowledged_and_comes_back(
-    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str, worker: bool
 ) -> None:
     spy = AckSpy()
     settings = make_settings(tmp_path, mosquitto, prefix)
-    with ingesting(settings, mosquitto, spy.factory) as ingest:
+    with ingesting(settings, mosquitto, spy.factory, worker=worker) as ingest:
         wait_for(ingest.connection.subscribed.is_set, "the subscription")
         # Another process holds the store's write lock: every commit fails.
         blocker = sqlite3.connect(settings.store_path / "timeseries.db", isolation_level=None)
@@ -227,6 +235,69 @@ def test_a_commit_the_store_refuses_is_not_acknowledged_and_comes_back(
     rows = stored_rows(settings.store_path)
     assert_each_once(rows, expected())
     assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+@pytest.mark.integration
+def test_a_commit_worker_killed_mid_commit_acknowledges_nothing_and_a_new_one_stores_it_once(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    publisher: Publisher,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spy = AckSpy()
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    # The worker waits up to 60 s for the store's lock, so it is still mid-commit when killed.
+    store = settings.store.model_copy(update={"busy_timeout_s": 60.0})
+    settings = settings.model_copy(update={"store": store})
+    with ingesting(settings, mosquitto, spy.factory, worker=True) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        worker = cast(WorkerCommitter, ingest.committer).process
+        blocker = sqlite3.connect(settings.store_path / "timeseries.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            total = publisher.publish_all(counters(prefix))
+            wait_for(lambda: ingest.inbox.held == total, "every message taken in")
+            with caplog.at_level(logging.WARNING, logger="gronkoll.collector"):
+                os.kill(worker.pid, signal.SIGKILL)  # mid-commit: waiting for the store
+                wait_for(lambda: ingest.counts.refused_commits >= 1, "the batch let go")
+            assert spy.sent == [] and ingest.counts.messages == 0  # nothing acknowledged
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        # A new worker stores the broker's resends, and only then are they acknowledged.
+        wait_for(lambda: ingest.connection.acks_sent >= total, "every message acknowledged")
+        assert cast(WorkerCommitter, ingest.committer).process.pid != worker.pid
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"commit worker (pid {worker.pid}) stopped (exit code -9)" in logged, logged
+
+
+@pytest.mark.integration
+def test_the_commit_worker_logs_through_the_collectors_loggers(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    publisher: Publisher,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with (
+        caplog.at_level(logging.WARNING, logger="gronkoll.collector"),
+        ingesting(settings, mosquitto, worker=True) as ingest,
+    ):
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        publisher.publish_all([(f"{prefix}/m001/energi", "n/a")])
+        wait_for(lambda: ingest.counts.quarantined == 1, "the quarantine entry")
+        wait_for(
+            lambda: any("quarantined a message" in r.getMessage() for r in caplog.records),
+            "the worker's warning, here",
+        )
+    warning = next(r for r in caplog.records if "quarantined a message" in r.getMessage())
+    assert warning.name == "gronkoll.collector.messages" and warning.levelno == logging.WARNING
+    assert f"{prefix}/m001/energi" in warning.getMessage()
 
 
 @pytest.mark.integration
