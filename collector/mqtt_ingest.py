@@ -2,14 +2,15 @@
 
 Threads: paho's network thread puts each delivery in the `Inbox`; one committer thread
 takes whatever waits there (up to half the in-flight window, so the broker can send the
-next half during a commit), reads it through the `MessagePipeline`, commits it and only then
+next half during a commit), has a `Committer` read and commit it, and only then
 acknowledges it. A delivery holds an in-flight slot from arrival to acknowledgement; with
 ``max_inflight`` slots held, paho's thread waits, the socket fills, and the broker holds the
 rest (on MQTT 5 the broker also knows our window: Receive Maximum).
 
-The commit holds the writer lock the SNMP poller's writes hold too, so the store and the
-energy engine see one writer. Before it, the batch's message keys go to the journal
-(mqtt_journal.py), so a resend is read as of its first receive time and stored once.
+The committer is a `BatchCommitter` in this process (mqtt_commit.py), under the writer lock
+the SNMP poller's writes hold too, or the same in a worker process (mqtt_worker.py), so that
+reading the network and storing run on two cores. Either way the batch's message keys go to
+the journal (mqtt_journal.py) before the commit, so a resend is stored once.
 
 A commit the store refuses is not retried here: the batch and everything waiting are let go
 unacknowledged, and the connection is dropped and made again after a backoff, so the broker
@@ -130,8 +131,8 @@ class IngestCounts:
 class MqttIngest:
     """Subscribes, commits what arrives in batches, and acknowledges what was committed.
 
-    worker: commit in a worker process (mqtt_worker.py), so that reading the network and
-    storing run on two cores; else in this process, under writer_lock.
+    committer: a commit worker (mqtt_worker.py), so that reading the network and storing run
+    on two cores; without one, batches are committed in this process, under writer_lock.
     """
 
     def __init__(
@@ -143,7 +144,7 @@ class MqttIngest:
         writer_lock: threading.Lock,
         client_factory: ClientFactory = new_client,
         on_fatal: Callable[[GronkollError], object] | None = None,
-        worker: bool = False,
+        committer: Committer | None = None,
     ) -> None:
         if settings.mqtt is None:
             raise ValueError("no mqtt section")
@@ -156,10 +157,10 @@ class MqttIngest:
         self.quarantine_keep_days = settings.mqtt.quarantine_keep_days
         self.batch_max = max(1, min(settings.collector.batch_size, window // 2))
         self.inbox = Inbox(window)
-        self.worker = worker
-        # The worker process starts with start(); in this process, the journal loads now.
-        self.committer: Committer | None = (
-            None if worker else BatchCommitter(runtime, pipeline, writer_lock=writer_lock)
+        # Without a committer given (a commit worker, which its owner closes), commit here.
+        self._own_committer = committer is None
+        self.committer: Committer = committer or BatchCommitter(
+            runtime, pipeline, writer_lock=writer_lock
         )
         self.connection = MqttConnection(
             settings,
@@ -179,10 +180,6 @@ class MqttIngest:
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
         """Start committing, and connect in the background."""
-        if self.committer is None:
-            from gronkoll.collector.mqtt_worker import WorkerCommitter
-
-            self.committer = WorkerCommitter(self.settings, self.runtime.state_save_s)
         self._thread = threading.Thread(
             target=self._run, args=(self.committer,), name="gronkoll-mqtt-commit", daemon=True
         )
@@ -195,11 +192,13 @@ class MqttIngest:
         if self._thread is not None:
             self._thread.join()
         self.connection.stop()
-        if self.committer is not None:
-            try:
+        try:
+            if self._own_committer:
                 self.committer.close()
-            except GronkollError as err:
-                log.warning("could not save MQTT device activity (message counts): %s", err)
+            else:
+                self.committer.save_activity(due_only=False)
+        except GronkollError as err:
+            log.warning("could not save MQTT device activity (message counts): %s", err)
 
     def drain(self, *, connect_s: float, quiet_s: float, max_s: float) -> str | None:
         """Wait for what the broker holds for our session to be stored; None, or why not."""

@@ -5,9 +5,10 @@ process reading messages and storing them take turns on one core. `WorkerCommitt
 storing side into a child process (started with ``spawn``: the collector has threads, and a
 forked copy of them would hold their locks): the collector's process keeps the connection and
 hands each batch of deliveries over a pipe, and acknowledges it only when the worker answers
-that the batch was committed. The worker runs a `BatchCommitter` on a `Runtime` of its own,
-so it owns the MQTT commits; the SNMP poller keeps its own writes in the collector's process,
-and SQLite's locking (with its busy timeout) puts the two writers one after the other.
+that the batch was committed. The worker runs a `BatchCommitter` on a `Runtime` of its own
+and is the store's one writer: the SNMP poller's readings come to it over the same pipe
+(`ingest`), so one energy engine and one series numbering see every reading, as in a single
+process. Requests are answered one at a time, in order.
 
 A worker that dies (killed, out of memory) answers nothing: the batch it held is not
 acknowledged, the caller drops the connection as for a refused commit, and the next batch
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gronkoll.collector.messages import MessagePipeline
+from gronkoll.collector.messages import MessagePipeline, Reading
 from gronkoll.collector.mqtt import Delivery
 from gronkoll.collector.mqtt_commit import BatchCommitter, Committed
 from gronkoll.errors import GronkollError, StoreError, StoreUnavailable
@@ -61,6 +62,7 @@ class WorkerCommitter:
         )
         self._log_thread.start()
         self._forget = False
+        self._lock = threading.Lock()  # one request at a time: MQTT batches and SNMP writes
         self.starts = 0
         self.process: Any = None
         self._conn: Connection | None = None
@@ -89,6 +91,10 @@ class WorkerCommitter:
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         """Send a request and wait for its answer; a dead worker raises WorkerFailed."""
+        with self._lock:
+            return self._call_locked(request)
+
+    def _call_locked(self, request: tuple[Any, ...]) -> Any:
         conn = self._conn
         if conn is None or not self.process.is_alive():
             conn = self._restart()
@@ -124,6 +130,16 @@ class WorkerCommitter:
         forget, self._forget = self._forget, False
         counts = self._call(("commit", [tuple(d) for d in batch], forget))
         return Committed(*counts)
+
+    def ingest(
+        self, readings: Sequence[Reading], moduli: Sequence[tuple[str, float | None]]
+    ) -> int:
+        """Have the worker store other readings (SNMP's); how many it stored.
+
+        moduli: (device, where its energy counter wraps in Wh) from the devices' profiles.
+        """
+        stored: int = self._call(("ingest", list(readings), list(moduli)))
+        return stored
 
     def save_activity(self, *, due_only: bool) -> None:
         """Have the worker save the devices' message counts."""
@@ -213,6 +229,12 @@ def serve(
 
 def _answer(committer: BatchCommitter, request: tuple[Any, ...]) -> Any:
     kind = request[0]
+    if kind == "ingest":
+        _, readings, moduli = request
+        ingestor = committer.runtime.ingestor
+        for device, modulus in moduli:
+            ingestor.set_counter_modulus(device, modulus)
+        return ingestor.ingest(readings).stored if readings else 0
     if kind == "commit":
         _, rows, forget = request
         if forget:

@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,13 +35,14 @@ from mqtt_traffic import (
 )
 from paho.mqtt.enums import MQTTErrorCode
 
-from gronkoll.collector import mqtt_journal
+from gronkoll.collector import mqtt_journal, mqtt_readahead
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.collector.mqtt_topics import covers, subscription_filters
 from gronkoll.collector.mqtt_worker import WorkerCommitter
+from gronkoll.collector.run import StoreSink
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings, parse_settings
 from gronkoll.statedb import StateDB
@@ -111,17 +112,24 @@ def ingesting(
     *,
     worker: bool = False,
 ) -> Iterator[MqttIngest]:
-    """A started MqttIngest on its own Runtime; stopped (and its session dropped) after."""
+    """A started MqttIngest on its own Runtime; stopped (and its session dropped) after.
+
+    worker: commit in a commit worker process, as `gronkoll collect` does.
+    """
     assert settings.mqtt is not None
-    with Runtime(settings) as runtime:
+    with Runtime(settings) as runtime, ExitStack() as stack:
         runtime.ingestor  # noqa: B018 (open the stores before any thread uses them)
+        committer = None
+        if worker:
+            committer = WorkerCommitter(settings, 0.0)
+            stack.callback(committer.close)
         ingest = MqttIngest(
             settings,
             runtime,
             MessagePipeline(settings),
             writer_lock=threading.Lock(),
             client_factory=factory,
-            worker=worker,
+            committer=committer,
         )
         ingest.start()
         try:
@@ -273,6 +281,49 @@ def test_a_commit_worker_killed_mid_commit_acknowledges_nothing_and_a_new_one_st
     assert energy_wh(rows) == every_device(PER_DEVICE - 1)
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert f"commit worker (pid {worker.pid}) stopped (exit code -9)" in logged, logged
+
+
+@pytest.mark.integration
+def test_messages_larger_than_a_read_ahead_come_through_whole_among_small_ones(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+) -> None:
+    # The client reads the socket READ_AHEAD bytes at a time: a payload larger than that
+    # arrives in several reads, between small messages that share a read.
+    big = "x" * (3 * mqtt_readahead.READ_AHEAD + 17)
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with ingesting(settings, mosquitto) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        messages = counters(prefix)
+        total = publisher.publish_all(
+            [*messages[:50], (f"{prefix}/m001/energi", big), *messages[50:]]
+        )
+        wait_for(lambda: ingest.connection.acks_sent >= total, "every message acknowledged")
+        (entry,) = ingest.runtime.state.quarantined()
+    assert entry.payload_bytes == len(big) and entry.device_id == "m001"
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+def test_snmp_readings_go_through_the_commit_worker_when_there_is_one(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str
+) -> None:
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    t = 1_738_573_200_000
+    readings = [("m001", "energy_wh_total", t + k * 60_000, 1000.0 + k) for k in range(3)]
+    with Runtime(settings) as runtime:
+        worker = WorkerCommitter(settings, 0.0)
+        try:
+            sink = StoreSink(runtime, None, threading.Lock(), worker)
+            sink.write(readings[:2], [])
+            sink.write(readings[2:], [])  # the worker's engine goes on from the first write
+            assert sink.stored == 3
+        finally:
+            worker.close()  # saves the worker's integration state
+        assert "m001" in runtime.state.load_integration_states()
+    rows = stored_rows(settings.store_path)
+    assert [r.value for r in rows] == [1000.0, 1001.0, 1002.0]
+    assert energy_wh(rows) == {"m001": 2.0}
 
 
 @pytest.mark.integration
