@@ -17,8 +17,9 @@ broker acknowledged every message. The same publisher feeds each subscriber in t
 The subscribers:
 
 * Gronkoll: a real ``gronkoll collect`` process (MQTT 5, persistent session, defaults:
-  ``max_inflight`` 1000) until the last reading is committed to its SQLite store; it
-  acknowledges each message only after the batch holding it was committed. Then every message
+  ``max_inflight`` 1000; its commit worker process stores) until the last reading is
+  committed to its SQLite store; it acknowledges each message only after the batch holding
+  it was committed. Then every message
   is checked stored exactly once: the collector committed 200,000 messages with no resend, no
   (device, field, time) is stored twice, and the store holds exactly the readings the pipeline
   makes of these messages (counted offline with the same decoders). Its peak RSS is its own;
