@@ -210,13 +210,15 @@ def collect(
         return 0
     with Runtime(settings, state_save_s=STATE_SAVE_S) as runtime, ExitStack() as stack:
         lock = threading.Lock()
-        runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
         worker = None
         if pipeline is not None and not once and settings.store.kind == "sqlite":
-            # The store's one writer from now on, for MQTT and SNMP (docs/mqtt.md); --once
-            # is short, and an InfluxDB store's spool has one writing process.
+            runtime.store  # noqa: B018 (open the store now: an unusable one stops us here)
+            # The store's one writer from now on, for MQTT and SNMP, with the energy engine
+            # (docs/mqtt.md); --once is short, and an InfluxDB store's spool has one writer.
             worker = WorkerCommitter(settings, STATE_SAVE_S)
             stack.callback(worker.close)
+        else:
+            runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
         sink = StoreSink(runtime, profiles, lock, worker)
         known = runtime.state.device_status()
         ingest: MqttIngest | None = None
