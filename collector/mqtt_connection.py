@@ -55,6 +55,7 @@ from gronkoll.collector.mqtt import (
     Outage,
     new_client,
 )
+from gronkoll.collector.mqtt_readahead import ReadAheadClient
 from gronkoll.collector.mqtt_topics import subscription_filters
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.settings import Settings
@@ -204,6 +205,8 @@ class MqttConnection:
             if sock is None:
                 return
             pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+            if isinstance(client, ReadAheadClient):  # bytes it read ahead of paho
+                pending += client.buffered()
             writes = [sock] if client.want_write() else []
             try:
                 readable, writable, _ = select.select(

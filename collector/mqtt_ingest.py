@@ -2,14 +2,15 @@
 
 Threads: paho's network thread puts each delivery in the `Inbox`; one committer thread
 takes whatever waits there (up to half the in-flight window, so the broker can send the
-next half during a commit), reads it through the `MessagePipeline`, commits it and only then
+next half during a commit), has a `Committer` read and commit it, and only then
 acknowledges it. A delivery holds an in-flight slot from arrival to acknowledgement; with
 ``max_inflight`` slots held, paho's thread waits, the socket fills, and the broker holds the
 rest (on MQTT 5 the broker also knows our window: Receive Maximum).
 
-The commit holds the writer lock the SNMP poller's writes hold too, so the store and the
-energy engine see one writer. Before it, the batch's message keys go to the journal
-(mqtt_journal.py), so a resend is read as of its first receive time and stored once.
+The committer is a `BatchCommitter` in this process (mqtt_commit.py), under the writer lock
+the SNMP poller's writes hold too, or the same in a worker process (mqtt_worker.py), so that
+reading the network and storing run on two cores. Either way the batch's message keys go to
+the journal (mqtt_journal.py) before the commit, so a resend is stored once.
 
 A commit the store refuses is not retried here: the batch and everything waiting are let go
 unacknowledged, and the connection is dropped and made again after a backoff, so the broker
@@ -22,22 +23,20 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gronkoll.collector.messages import Handled, Message, MessagePipeline
+from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import FIRST_BACKOFF_S, ClientFactory, Delivery, Outage, new_client
+from gronkoll.collector.mqtt_commit import ACTIVITY_SAVE_S, BatchCommitter, Committer
 from gronkoll.collector.mqtt_connection import MqttConnection
-from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.errors import GronkollError
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Device activity (message counts, newest message) is saved at most this often.
-ACTIVITY_SAVE_S = 5.0
 #: Quarantine entries older than mqtt.quarantine_keep_days are deleted at start and this often.
 PRUNE_EVERY_S = 3600.0
 
@@ -130,7 +129,11 @@ class IngestCounts:
 
 
 class MqttIngest:
-    """Subscribes, commits what arrives in batches, and acknowledges what was committed."""
+    """Subscribes, commits what arrives in batches, and acknowledges what was committed.
+
+    committer: a commit worker (mqtt_worker.py), so that reading the network and storing run
+    on two cores; without one, batches are committed in this process, under writer_lock.
+    """
 
     def __init__(
         self,
@@ -141,6 +144,7 @@ class MqttIngest:
         writer_lock: threading.Lock,
         client_factory: ClientFactory = new_client,
         on_fatal: Callable[[GronkollError], object] | None = None,
+        committer: Committer | None = None,
     ) -> None:
         if settings.mqtt is None:
             raise ValueError("no mqtt section")
@@ -153,8 +157,11 @@ class MqttIngest:
         self.quarantine_keep_days = settings.mqtt.quarantine_keep_days
         self.batch_max = max(1, min(settings.collector.batch_size, window // 2))
         self.inbox = Inbox(window)
-        session = f"{settings.mqtt.client_id}@{settings.mqtt.host}:{settings.mqtt.port}"
-        self.journal = DeliveryJournal(runtime.state, session)
+        # Without a committer given (a commit worker, which its owner closes), commit here.
+        self._own_committer = committer is None
+        self.committer: Committer = committer or BatchCommitter(
+            runtime, pipeline, writer_lock=writer_lock
+        )
         self.connection = MqttConnection(
             settings,
             pipeline.topic_filters(),
@@ -167,15 +174,15 @@ class MqttIngest:
         self.store_outage = Outage("MQTT messages")
         self._backoff_s = FIRST_BACKOFF_S
         self._forget = False
-        self._activity: dict[str, Activity] = {}
-        self._saved_at = time.monotonic()
         self._pruned_at: float | None = None
         self._thread: threading.Thread | None = None
 
     # -- running -------------------------------------------------------------------------
     def start(self) -> None:
         """Start committing, and connect in the background."""
-        self._thread = threading.Thread(target=self._run, name="gronkoll-mqtt-commit", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(self.committer,), name="gronkoll-mqtt-commit", daemon=True
+        )
         self._thread.start()
         self.connection.start()
 
@@ -185,6 +192,13 @@ class MqttIngest:
         if self._thread is not None:
             self._thread.join()
         self.connection.stop()
+        try:
+            if self._own_committer:
+                self.committer.close()
+            else:
+                self.committer.save_activity(due_only=False)
+        except GronkollError as err:
+            log.warning("could not save MQTT device activity (message counts): %s", err)
 
     def drain(self, *, connect_s: float, quiet_s: float, max_s: float) -> str | None:
         """Wait for what the broker holds for our session to be stored; None, or why not."""
@@ -209,51 +223,27 @@ class MqttIngest:
             self._forget = True  # a new session: the broker will resend nothing of the old
 
     # -- the committer thread ------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, committer: Committer) -> None:
         while True:
             if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
                 self._prune_quarantine()
             batch = self.inbox.take(self.batch_max, timeout=ACTIVITY_SAVE_S)
             if batch:
                 try:
-                    self._commit(batch)
+                    self._commit(batch, committer)
                 except Exception as err:  # a bug: keep going, the messages stay unacked
                     log.exception("could not commit %d MQTT messages", len(batch))
                     self._not_stored(batch, err)
             elif self.inbox.closed:
                 break
-            if time.monotonic() - self._saved_at >= ACTIVITY_SAVE_S:
-                self._save_activity()
-        self._save_activity()
+            self._save_activity(committer)
 
-    def _commit(self, batch: list[Delivery]) -> None:
-        keys = [message_key(d.mid, d.topic, d.payload) for d in batch]
+    def _commit(self, batch: list[Delivery], committer: Committer) -> None:
+        if self._forget:
+            self._forget = False
+            committer.forget_session()
         try:
-            if self._forget:
-                self.journal.forget()
-                self._forget = False
-            resent = [k for k, d in zip(keys, batch, strict=True) if d.dup]
-            known = self.journal.lookup(resent) if resent else {}
-        except GronkollError as err:
-            self._not_stored(batch, err)
-            return
-        messages: list[Message] = []
-        new: list[tuple[int, int]] = []  # (key, receive time) of messages taken the first time
-        fresh: list[bool] = []
-        first: dict[int, int] = {}
-        for key, d in zip(keys, batch, strict=True):
-            at = (first.get(key) or known.get(key)) if d.dup else None
-            fresh.append(at is None)
-            if at is None:
-                at = d.received_ms
-                new.append((key, at))
-            first[key] = at
-            messages.append(Message(d.topic, d.payload, at))
-        handled = [self.pipeline.handle(m) for m in messages]
-        try:
-            with self.lock:
-                self.journal.record(new)
-                result = self.pipeline.commit(self.runtime, handled)
+            done = committer.commit(batch)
         except GronkollError as err:
             self._not_stored(batch, err)
             return
@@ -262,24 +252,10 @@ class MqttIngest:
         self.store_outage.ended("stored again")
         self._backoff_s = FIRST_BACKOFF_S
         c = self.counts
-        c.messages += len(batch)
-        c.resends += len(batch) - len(new)
-        c.readings += result.stored
-        c.quarantined += result.quarantined
-        self._note_activity(h for h, f in zip(handled, fresh, strict=True) if f)
-
-    def _note_activity(self, handled: Iterable[Handled]) -> None:
-        """Count first-time messages per configured device (a resend is not a new message)."""
-        for h in handled:
-            if h.device not in self.pipeline.configured:
-                continue
-            a = self._activity.get(h.device)
-            if a is None:
-                a = self._activity[h.device] = Activity()
-            a.messages += 1
-            a.quarantined += bool(h.quarantine)
-            if h.message.received_ms >= a.last_ms:
-                a.last_ms, a.last_topic = h.message.received_ms, h.message.topic
+        c.messages += done.messages
+        c.resends += done.resends
+        c.readings += done.readings
+        c.quarantined += done.quarantined
 
     def _not_stored(self, batch: list[Delivery], err: Exception) -> None:
         """Let the batch and everything waiting go unacknowledged; reconnect after a backoff."""
@@ -309,13 +285,8 @@ class MqttIngest:
         if gone:
             log.info("deleted %d MQTT quarantine entries older than %d days", gone, days)
 
-    def _save_activity(self) -> None:
-        self._saved_at = time.monotonic()
-        if not self._activity:
-            return
-        activity, self._activity = self._activity, {}
+    def _save_activity(self, committer: Committer) -> None:
         try:
-            with self.lock:
-                self.journal.save_activity(activity)
+            committer.save_activity(due_only=True)
         except GronkollError as err:
             log.warning("could not save MQTT device activity (message counts): %s", err)

@@ -9,8 +9,10 @@ SIGINT stops it, after the readings read so far are stored and the MQTT messages
 arrived are committed and acknowledged.
 
 Threads: the asyncio loop polls SNMP; paho's network thread receives MQTT; one thread
-commits MQTT batches and another writes SNMP batches, both under one writer lock, so the
-store and the energy engine have one writer at a time.
+commits MQTT batches and another writes SNMP batches, so the store and the energy engine
+have one writer at a time. With MQTT and a SQLite store, both hand their batches to a commit
+worker process (collector/mqtt_worker.py), the store's one writer, which answers one at a
+time; with ``--once`` or an InfluxDB store, both write in this process under one lock.
 
 ``--once`` polls every SNMP device once and, when there is an mqtt section, takes what the
 broker holds for our session: it connects (at most DRAIN_CONNECT_S), then commits and
@@ -25,13 +27,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from gronkoll.collector.batches import Reading
 from gronkoll.collector.device_points import device_lines
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import ClientFactory, new_client, tls_files
 from gronkoll.collector.mqtt_ingest import MqttIngest
+from gronkoll.collector.mqtt_worker import WorkerCommitter
 from gronkoll.collector.poller import CONFIGURED, PollDevice, Poller, PollResult
 from gronkoll.collector.snmp import SnmpClient
 from gronkoll.errors import StoreError
@@ -60,10 +63,12 @@ class StoreSink:
         runtime: Runtime,
         profiles: ProfileSet | None = None,
         lock: threading.Lock | None = None,
+        worker: WorkerCommitter | None = None,
     ) -> None:
         self.runtime = runtime
         self.profiles = profiles
         self.lock = lock or threading.Lock()  # shared with the MQTT committer
+        self.worker = worker  # the MQTT commit worker: then the store's one writer
         self.stored = 0
 
     def write(self, readings: Sequence[Reading], statuses: Sequence[StatusUpdate]) -> None:
@@ -76,15 +81,20 @@ class StoreSink:
         store = self.runtime.store
         if statuses and isinstance(store, InfluxStore):  # for Grafana: docs/grafana.md
             store.write_lines(device_lines(statuses, self.runtime.settings.device))
+        moduli = []
         for status in statuses:
             # The profile says how wide the energy counter is, so a wrap is not a reset.
             profile = (
                 self.profiles.get(status.profile) if self.profiles and status.profile else None
             )
             if profile is not None:
-                self.runtime.ingestor.set_counter_modulus(
-                    status.device_id, profile.counter_modulus_wh()
-                )
+                moduli.append((status.device_id, profile.counter_modulus_wh()))
+        if self.worker is not None:
+            if readings or moduli:
+                self.stored += self.worker.ingest(readings, moduli)
+            return
+        for device, modulus in moduli:
+            self.runtime.ingestor.set_counter_modulus(device, modulus)
         if readings:
             self.stored += self.runtime.ingestor.ingest(readings).stored
 
@@ -198,10 +208,18 @@ def collect(
             "nothing to collect."
         )
         return 0
-    with Runtime(settings, state_save_s=STATE_SAVE_S) as runtime:
+    with Runtime(settings, state_save_s=STATE_SAVE_S) as runtime, ExitStack() as stack:
         lock = threading.Lock()
-        sink = StoreSink(runtime, profiles, lock)
-        runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
+        worker = None
+        if pipeline is not None and not once and settings.store.kind == "sqlite":
+            runtime.store  # noqa: B018 (open the store now: an unusable one stops us here)
+            # The store's one writer from now on, for MQTT and SNMP, with the energy engine
+            # (docs/mqtt.md); --once is short, and an InfluxDB store's spool has one writer.
+            worker = WorkerCommitter(settings, STATE_SAVE_S)
+            stack.callback(worker.close)
+        else:
+            runtime.ingestor  # noqa: B018 (open the store now: an unusable one stops us here)
+        sink = StoreSink(runtime, profiles, lock, worker)
         known = runtime.state.device_status()
         ingest: MqttIngest | None = None
         mqtt_error: str | None = None
@@ -229,6 +247,7 @@ def collect(
                     writer_lock=lock,
                     client_factory=client_factory,
                     on_fatal=lambda _err: loop.call_soon_threadsafe(stop.set),
+                    committer=worker,
                 )
             results: list[PollResult] = []
             started = time.monotonic()

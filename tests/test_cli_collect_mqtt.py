@@ -437,6 +437,8 @@ def test_a_broker_away_at_start_is_retried_while_snmp_polling_goes_on(
     data = load_settings(config).store_path
     wait_for(lambda: any(r.device == "rum-1-effekt" for r in stored_rows(data)), "the MQTT reading")
     assert collector.stop() == 0
+    # The SNMP readings went through the MQTT commit worker, the store's one writer.
+    assert any(r.device == "srv-1" for r in stored_rows(data))
     log = collector.log()
     assert log.count("cannot connect") == 1  # once per outage, however many attempts
     assert f"{address}: connected again after" in log and "Traceback" not in log

@@ -10,15 +10,17 @@ reset), which is what the redelivery journal must prevent.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sqlite3
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import paho.mqtt.client as paho
 import pytest
@@ -33,12 +35,14 @@ from mqtt_traffic import (
 )
 from paho.mqtt.enums import MQTTErrorCode
 
-from gronkoll.collector import mqtt_journal
+from gronkoll.collector import mqtt_journal, mqtt_readahead
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.collector.mqtt_topics import covers, subscription_filters
+from gronkoll.collector.mqtt_worker import WorkerCommitter
+from gronkoll.collector.run import StoreSink
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings, parse_settings
 from gronkoll.statedb import StateDB
@@ -105,17 +109,27 @@ def ingesting(
     settings: Settings,
     broker: servers.Mosquitto,
     factory: Callable[[Settings], paho.Client] = new_client,
+    *,
+    worker: bool = False,
 ) -> Iterator[MqttIngest]:
-    """A started MqttIngest on its own Runtime; stopped (and its session dropped) after."""
+    """A started MqttIngest on its own Runtime; stopped (and its session dropped) after.
+
+    worker: commit in a commit worker process, as `gronkoll collect` does.
+    """
     assert settings.mqtt is not None
-    with Runtime(settings) as runtime:
+    with Runtime(settings) as runtime, ExitStack() as stack:
         runtime.ingestor  # noqa: B018 (open the stores before any thread uses them)
+        committer = None
+        if worker:
+            committer = WorkerCommitter(settings, 0.0)
+            stack.callback(committer.close)
         ingest = MqttIngest(
             settings,
             runtime,
             MessagePipeline(settings),
             writer_lock=threading.Lock(),
             client_factory=factory,
+            committer=committer,
         )
         ingest.start()
         try:
@@ -167,20 +181,21 @@ class AckSpy:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+@pytest.mark.parametrize(("protocol", "worker"), [("5", False), ("3.1.1", False), ("5", True)])
 def test_a_resend_of_a_stored_message_is_recognised_and_stored_once(
     tmp_path: Path,
     mosquitto: servers.Mosquitto,
     publisher: Publisher,
     prefix: str,
     protocol: str,
+    worker: bool,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The first 10 acks never reach the broker (as if we crashed between commit and ack):
     # after the connection is cut, the broker sends those 10 again, flagged DUP.
     spy = AckSpy(hold_first=10)
     settings = make_settings(tmp_path, mosquitto, prefix, protocol=protocol, max_inflight=50)
-    with ingesting(settings, mosquitto, spy.factory) as ingest:
+    with ingesting(settings, mosquitto, spy.factory, worker=worker) as ingest:
         wait_for(ingest.connection.subscribed.is_set, "the subscription")
         total = publisher.publish_all(counters(prefix))
         wait_for(lambda: ingest.counts.messages == total, f"{total} messages committed")
@@ -201,12 +216,13 @@ def test_a_resend_of_a_stored_message_is_recognised_and_stored_once(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("worker", [False, True])
 def test_a_commit_the_store_refuses_is_not_acknowledged_and_comes_back(
-    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str, worker: bool
 ) -> None:
     spy = AckSpy()
     settings = make_settings(tmp_path, mosquitto, prefix)
-    with ingesting(settings, mosquitto, spy.factory) as ingest:
+    with ingesting(settings, mosquitto, spy.factory, worker=worker) as ingest:
         wait_for(ingest.connection.subscribed.is_set, "the subscription")
         # Another process holds the store's write lock: every commit fails.
         blocker = sqlite3.connect(settings.store_path / "timeseries.db", isolation_level=None)
@@ -227,6 +243,112 @@ def test_a_commit_the_store_refuses_is_not_acknowledged_and_comes_back(
     rows = stored_rows(settings.store_path)
     assert_each_once(rows, expected())
     assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+@pytest.mark.integration
+def test_a_commit_worker_killed_mid_commit_acknowledges_nothing_and_a_new_one_stores_it_once(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    publisher: Publisher,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spy = AckSpy()
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    # The worker waits up to 60 s for the store's lock, so it is still mid-commit when killed.
+    store = settings.store.model_copy(update={"busy_timeout_s": 60.0})
+    settings = settings.model_copy(update={"store": store})
+    with ingesting(settings, mosquitto, spy.factory, worker=True) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        worker = cast(WorkerCommitter, ingest.committer).process
+        blocker = sqlite3.connect(settings.store_path / "timeseries.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            total = publisher.publish_all(counters(prefix))
+            wait_for(lambda: ingest.inbox.held == total, "every message taken in")
+            with caplog.at_level(logging.WARNING, logger="gronkoll.collector"):
+                os.kill(worker.pid, signal.SIGKILL)  # mid-commit: waiting for the store
+                wait_for(lambda: ingest.counts.refused_commits >= 1, "the batch let go")
+            assert spy.sent == [] and ingest.counts.messages == 0  # nothing acknowledged
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        # A new worker stores the broker's resends, and only then are they acknowledged.
+        wait_for(lambda: ingest.connection.acks_sent >= total, "every message acknowledged")
+        assert cast(WorkerCommitter, ingest.committer).process.pid != worker.pid
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"commit worker (pid {worker.pid}) stopped (exit code -9)" in logged, logged
+
+
+@pytest.mark.integration
+def test_messages_larger_than_a_read_ahead_come_through_whole_among_small_ones(
+    tmp_path: Path, mosquitto: servers.Mosquitto, publisher: Publisher, prefix: str
+) -> None:
+    # The client reads the socket READ_AHEAD bytes at a time: a payload larger than that
+    # arrives in several reads, between small messages that share a read.
+    big = "x" * (3 * mqtt_readahead.READ_AHEAD + 17)
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with ingesting(settings, mosquitto) as ingest:
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        messages = counters(prefix)
+        total = publisher.publish_all(
+            [*messages[:50], (f"{prefix}/m001/energi", big), *messages[50:]]
+        )
+        wait_for(lambda: ingest.connection.acks_sent >= total, "every message acknowledged")
+        (entry,) = ingest.runtime.state.quarantined()
+    assert entry.payload_bytes == len(big) and entry.device_id == "m001"
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+def test_snmp_readings_go_through_the_commit_worker_when_there_is_one(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str
+) -> None:
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    t = 1_738_573_200_000
+    readings = [("m001", "energy_wh_total", t + k * 60_000, 1000.0 + k) for k in range(3)]
+    with Runtime(settings) as runtime:
+        worker = WorkerCommitter(settings, 0.0)
+        try:
+            sink = StoreSink(runtime, None, threading.Lock(), worker)
+            sink.write(readings[:2], [])
+            sink.write(readings[2:], [])  # the worker's engine goes on from the first write
+            assert sink.stored == 3
+        finally:
+            worker.close()  # saves the worker's integration state
+        assert "m001" in runtime.state.load_integration_states()
+    rows = stored_rows(settings.store_path)
+    assert [r.value for r in rows] == [1000.0, 1001.0, 1002.0]
+    assert energy_wh(rows) == {"m001": 2.0}
+
+
+@pytest.mark.integration
+def test_the_commit_worker_logs_through_the_collectors_loggers(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    publisher: Publisher,
+    prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with (
+        caplog.at_level(logging.WARNING, logger="gronkoll.collector"),
+        ingesting(settings, mosquitto, worker=True) as ingest,
+    ):
+        wait_for(ingest.connection.subscribed.is_set, "the subscription")
+        publisher.publish_all([(f"{prefix}/m001/energi", "n/a")])
+        wait_for(lambda: ingest.counts.quarantined == 1, "the quarantine entry")
+        wait_for(
+            lambda: any("quarantined a message" in r.getMessage() for r in caplog.records),
+            "the worker's warning, here",
+        )
+    warning = next(r for r in caplog.records if "quarantined a message" in r.getMessage())
+    assert warning.name == "gronkoll.collector.messages" and warning.levelno == logging.WARNING
+    assert f"{prefix}/m001/energi" in warning.getMessage()
 
 
 @pytest.mark.integration
