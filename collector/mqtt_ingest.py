@@ -37,6 +37,9 @@ from gronkoll.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: How long the committer waits for a batch to fill once a message is waiting: a commit's
+#: cost is mostly per batch, and a twentieth of a second means nothing to energy readings.
+BATCH_LINGER_S = 0.05
 #: Quarantine entries older than mqtt.quarantine_keep_days are deleted at start and this often.
 PRUNE_EVERY_S = 3600.0
 
@@ -51,6 +54,7 @@ class Inbox:
         self._held = 0  # put and not yet done (acknowledged or let go)
         self._closed = False
         self._last_put = time.monotonic()
+        self._want = 1  # deliveries waiting that are worth waking the committer for
 
     def put(self, delivery: Delivery) -> bool:
         """Queue a delivery, waiting while every slot is held; False once closed."""
@@ -62,14 +66,34 @@ class Inbox:
             self._waiting.append(delivery)
             self._held += 1
             self._last_put = time.monotonic()
-            self._cond.notify_all()
+            # Wake the committer for the first delivery and for a full batch, not for each.
+            if len(self._waiting) in (1, self._want) or self._held >= self.limit:
+                self._cond.notify_all()
             return True
 
-    def take(self, most: int, timeout: float) -> list[Delivery]:
-        """Up to `most` waiting deliveries, waiting at most timeout for one; [] if none."""
+    def take(self, most: int, timeout: float, linger: float = 0.0) -> list[Delivery]:
+        """Up to `most` waiting deliveries, waiting at most timeout for one; [] if none.
+
+        Once one waits, more are awaited for up to `linger` seconds, until `most` wait or no
+        slot is free for another: while messages trickle in, a commit then holds many of
+        them rather than one or two, and costs less per message.
+        """
         with self._cond:
             if not self._waiting and not self._closed:
                 self._cond.wait(timeout)
+            if self._waiting and linger > 0:
+                end = time.monotonic() + linger
+                self._want = most
+                try:
+                    while (
+                        len(self._waiting) < most
+                        and self._held < self.limit
+                        and not self._closed
+                        and (left := end - time.monotonic()) > 0
+                    ):
+                        self._cond.wait(left)
+                finally:
+                    self._want = 1
             n = min(most, len(self._waiting))
             return [self._waiting.popleft() for _ in range(n)]
 
@@ -227,7 +251,7 @@ class MqttIngest:
         while True:
             if self._pruned_at is None or time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
                 self._prune_quarantine()
-            batch = self.inbox.take(self.batch_max, timeout=ACTIVITY_SAVE_S)
+            batch = self.inbox.take(self.batch_max, timeout=ACTIVITY_SAVE_S, linger=BATCH_LINGER_S)
             if batch:
                 try:
                     self._commit(batch, committer)

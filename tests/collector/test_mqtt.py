@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -557,6 +558,33 @@ def test_the_inbox_holds_at_most_its_window_until_acknowledged() -> None:
     assert not third.is_alive() and len(inbox.take(10, timeout=0)) == 1
     inbox.close()
     assert not inbox.put(one)
+
+
+def test_the_inbox_lingers_for_a_fuller_batch_but_no_longer_than_told() -> None:
+    inbox = Inbox(100)
+    one = Delivery("t", b"1", 0, mid=1, qos=1, dup=False, generation=1)
+
+    def trickle() -> None:
+        for _ in range(9):
+            time.sleep(0.01)  # a message every 10 ms, as a live stream sends them
+            inbox.put(one)
+
+    inbox.put(one)
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    batch = inbox.take(10, timeout=1, linger=5)  # returns once 10 wait, long before 5 s
+    sender.join(5)
+    assert len(batch) == 10
+    inbox.put(one)
+    started = time.monotonic()
+    assert len(inbox.take(10, timeout=1, linger=0.05)) == 1  # nothing more came
+    assert 0.05 <= time.monotonic() - started < 1
+    full = Inbox(3)
+    for _ in range(3):
+        full.put(one)
+    started = time.monotonic()
+    assert len(full.take(10, timeout=1, linger=5)) == 3  # no slot free: nothing more can come
+    assert time.monotonic() - started < 1
 
 
 def test_subscriptions_skip_filters_another_one_covers() -> None:
