@@ -36,7 +36,7 @@ from mqtt_traffic import (
 )
 from paho.mqtt.enums import MQTTErrorCode
 
-from gronkoll.collector import mqtt_journal, mqtt_readahead
+from gronkoll.collector import mqtt_ingest, mqtt_journal, mqtt_readahead
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
@@ -253,7 +253,11 @@ def test_a_commit_worker_killed_mid_commit_acknowledges_nothing_and_a_new_one_st
     publisher: Publisher,
     prefix: str,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # No lingering for a fuller batch: the first message goes to the worker at once, so the
+    # worker is mid-commit by the time every message is taken in.
+    monkeypatch.setattr(mqtt_ingest, "BATCH_LINGER_S", 0.0)
     spy = AckSpy()
     settings = make_settings(tmp_path, mosquitto, prefix)
     # The worker waits up to 60 s for the store's lock, so it is still mid-commit when killed.
