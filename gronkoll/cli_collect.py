@@ -157,20 +157,13 @@ def add_commands(sub: SubParsers, command: Command, group: Group) -> None:
     )
     p.add_argument("--community", help="v1/v2c community (default: public); never printed")
     p.add_argument("--v3-user", metavar="U", help="SNMPv3 user")
-    p.add_argument(
-        "--auth-protocol",
-        metavar="P",
-        choices=get_args(AuthProtocol),
-        help=", ".join(get_args(AuthProtocol)),
-    )
-    p.add_argument("--auth-key", metavar="K", help="v3 auth key (8+ characters); never printed")
-    p.add_argument(
-        "--priv-protocol",
-        metavar="P",
-        choices=get_args(PrivProtocol),
-        help=", ".join(get_args(PrivProtocol)),
-    )
-    p.add_argument("--priv-key", metavar="K", help="v3 priv key (8+ characters); never printed")
+    for kind, protocols in (("auth", get_args(AuthProtocol)), ("priv", get_args(PrivProtocol))):
+        p.add_argument(
+            f"--{kind}-protocol", metavar="P", choices=protocols, help=", ".join(protocols)
+        )
+        p.add_argument(
+            f"--{kind}-key", metavar="K", help=f"v3 {kind} key (8+ characters); never printed"
+        )
     p.add_argument(
         "--timeout", type=float, default=2.0, metavar="S", help="seconds per try (default: 2)"
     )
