@@ -197,7 +197,6 @@ class MqttIngest:
         self.counts = IngestCounts()
         self.store_outage = Outage("MQTT messages")
         self._backoff_s = FIRST_BACKOFF_S
-        self._forget = False
         self._pruned_at: float | None = None
         self._thread: threading.Thread | None = None
 
@@ -244,7 +243,9 @@ class MqttIngest:
 
     def _session(self, present: bool) -> None:
         if not present:
-            self._forget = True  # a new session: the broker will resend nothing of the old
+            # A new session: the broker will resend nothing of the old; the committer clears
+            # the journal before its next batch.
+            self.committer.forget_session()
 
     # -- the committer thread ------------------------------------------------------------
     def _run(self, committer: Committer) -> None:
@@ -263,9 +264,6 @@ class MqttIngest:
             self._save_activity(committer)
 
     def _commit(self, batch: list[Delivery], committer: Committer) -> None:
-        if self._forget:
-            self._forget = False
-            committer.forget_session()
         try:
             done = committer.commit(batch)
         except GronkollError as err:
