@@ -359,20 +359,27 @@ def test_a_store_that_refuses_writes_keeps_the_readings_for_later(
 
 
 # -- what a poll reads -------------------------------------------------------------------------
-def test_a_pc_gets_its_state_from_user_presence_and_none_when_unreachable(
-    agent: servers.Snmpd, profiles: ProfileSet
-) -> None:
+def poll_then_stop_agent(
+    device_id: str, kind: str, agent: servers.Snmpd, profiles: ProfileSet
+) -> list[PollResult]:
+    """The device's polls: one while its agent answers, then one while the agent is down."""
     sink = MemorySink()
-    pc = device("pc-1", agent, kind="pc", timeout_s=0.2)
+    dev = device(device_id, agent, kind=kind, timeout_s=0.2)
 
     async def scenario() -> Run:
-        async with running([pc], sink, profiles) as run:
+        async with running([dev], sink, profiles) as run:
             await run.clock.settle(2)
             with agent.down():
                 await run.clock.run_until(10, 2)
         return run
 
-    first, second = asyncio.run(scenario()).of("pc-1")
+    return asyncio.run(scenario()).of(device_id)
+
+
+def test_a_pc_gets_its_state_from_user_presence_and_none_when_unreachable(
+    agent: servers.Snmpd, profiles: ProfileSet
+) -> None:
+    first, second = poll_then_stop_agent("pc-1", "pc", agent, profiles)
     values = {f: v for _, f, _, v in first.readings}
     present = values["user_present"]
     assert values["state"] == STATE_CODES["on" if present else "idle"]
@@ -384,17 +391,7 @@ def test_a_pc_gets_its_state_from_user_presence_and_none_when_unreachable(
 def test_a_server_whose_os_answers_is_on_whoever_is_logged_in(
     agent: servers.Snmpd, profiles: ProfileSet
 ) -> None:
-    sink = MemorySink()
-    server = device("srv-1", agent, kind="server", timeout_s=0.2)
-
-    async def scenario() -> Run:
-        async with running([server], sink, profiles) as run:
-            await run.clock.settle(2)
-            with agent.down():
-                await run.clock.run_until(10, 2)
-        return run
-
-    first, second = asyncio.run(scenario()).of("srv-1")
+    first, second = poll_then_stop_agent("srv-1", "server", agent, profiles)
     values = {f: v for _, f, _, v in first.readings}
     assert first.profile == "host-resources" and "user_present" in values
     assert values["state"] == STATE_CODES["on"]  # with or without a user logged in

@@ -338,10 +338,8 @@ def test_an_unknown_context_is_named(snmpd: servers.Snmpd) -> None:
     assert "the agent has no context 'no-such-context'" in str(err)
 
 
-def test_a_host_name_that_does_not_resolve_is_unreachable(
-    snmpd: servers.Snmpd, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Fail the lookup here rather than ask a DNS server: all test traffic stays on 127.0.0.1.
+def no_such_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make 'pdu-9.skola.example' fail to resolve, here rather than by asking a DNS server."""
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
@@ -350,6 +348,13 @@ def test_a_host_name_that_does_not_resolve_is_unreachable(
         return real_getaddrinfo(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_host_name_that_does_not_resolve_is_unreachable(
+    snmpd: servers.Snmpd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fail the lookup here rather than ask a DNS server: all test traffic stays on 127.0.0.1.
+    no_such_host(monkeypatch)
     target = v2c(snmpd, host="pdu-9.skola.example")
 
     async def use(client: SnmpClient) -> DeviceError:
@@ -467,14 +472,7 @@ def test_open_all_builds_every_session_and_registers_v3_users_before_any_request
     # pysnmp's engine rebuilds its lookup maps on the first message after a target is added;
     # registered up front, every v3 target is in it before any PDU goes out. v1 and v2c go
     # through Gronkoll's own codec and socket, which have nothing to register.
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "pdu-9.skola.example":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    no_such_host(monkeypatch)
     targets = [v2c(snmpd, device_id=f"pdu-{i}", community=f"c{i}") for i in range(20)]
     targets += [v3(snmpd, device_id=f"ups-{i}") for i in range(5)]
     targets += [v2c(snmpd, device_id="pdu-ok")]
