@@ -20,7 +20,7 @@ from typing import NamedTuple
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gronkoll.collector.mqtt_readahead import ReadAheadClient
+from gronkoll.collector.mqtt_client import CollectorClient
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.settings import Settings
 
@@ -76,7 +76,7 @@ def new_client(settings: Settings) -> paho.Client:
     if mqtt is None:
         raise ConfigError(f"{settings.source}: mqtt: no mqtt section")
     v5 = mqtt.protocol == "5"
-    client = ReadAheadClient(
+    client = CollectorClient(
         CallbackAPIVersion.VERSION2,
         client_id=mqtt.client_id,
         protocol=paho.MQTTv5 if v5 else paho.MQTTv311,

@@ -55,7 +55,7 @@ from gronkoll.collector.mqtt import (
     Outage,
     new_client,
 )
-from gronkoll.collector.mqtt_readahead import ReadAheadClient
+from gronkoll.collector.mqtt_client import CollectorClient
 from gronkoll.collector.mqtt_topics import subscription_filters
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.settings import Settings
@@ -111,6 +111,8 @@ class MqttConnection:
         self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
         self.client.on_subscribe = self._subscribed
+        if isinstance(self.client, CollectorClient):  # plain PUBLISH packets come straight
+            self.client.intake = self._intake
         self.outage = Outage(f"MQTT broker {self.address}")
         self.fatal: GronkollError | None = None
         self.ever_connected = False
@@ -205,7 +207,7 @@ class MqttConnection:
             if sock is None:
                 return
             pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
-            if isinstance(client, ReadAheadClient):  # bytes it read ahead of paho
+            if isinstance(client, CollectorClient):  # bytes it read ahead of paho
                 pending += client.buffered()
             writes = [sock] if client.want_write() else []
             try:
@@ -239,12 +241,24 @@ class MqttConnection:
         return True
 
     def _send_acks(self) -> None:
-        generation = self._generation
+        generation, client = self._generation, self.client
+        mids = []
         while self._acks:
             d = self._acks.popleft()
-            if self._live and d.generation == generation and d.qos > 0:
-                self.client.ack(d.mid, d.qos)
-                self.acks_sent += 1
+            if self._live and d.generation == generation:
+                if d.qos == 1:
+                    mids.append(d.mid)
+                elif d.qos == 2:
+                    client.ack(d.mid, d.qos)
+                    self.acks_sent += 1
+        if not mids:
+            return
+        if isinstance(client, CollectorClient):
+            client.ack_many(mids)
+        else:
+            for mid in mids:
+                client.ack(mid, 1)
+        self.acks_sent += len(mids)
 
     def _end(self) -> None:
         """End the connection ourselves (stop, or the ingestion asked for a reconnect)."""
@@ -403,12 +417,19 @@ class MqttConnection:
             self._lost = "the broker closed the connection or stopped answering"
 
     def _message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        """paho's on_message, for the packets CollectorClient leaves to paho (and other clients)."""
+        self._intake(message._topic, message.payload, message.mid, message.qos, bool(message.dup))
+
+    def _intake(
+        self, raw_topic: bytes, payload: bytes | bytearray, mid: int, qos: int, dup: bool
+    ) -> None:
+        """Take one message in: its receive time, then on to the ingestion."""
         self._received += 1
         try:
             try:
-                topic = message.topic
+                topic = raw_topic.decode("utf-8")
             except UnicodeDecodeError:  # brokers refuse these; never stop the stream for one
-                topic = message._topic.decode("utf-8", errors="replace")
+                topic = raw_topic.decode("utf-8", errors="replace")
             # The receive time, one ms past the topic's last if need be: a burst of one
             # topic's messages (a backlog the broker kept) must not share a reading time.
             now_ms = time.time_ns() // 1_000_000
@@ -418,18 +439,10 @@ class MqttConnection:
                 self._topic_ms.clear()
             self._topic_ms[topic] = received_ms
             self._on_delivery(
-                Delivery(
-                    topic=topic,
-                    payload=bytes(message.payload),  # bytes already: no copy
-                    received_ms=received_ms,
-                    mid=message.mid,
-                    qos=message.qos,
-                    dup=bool(message.dup),
-                    generation=self._generation,
-                )
+                Delivery(topic, bytes(payload), received_ms, mid, qos, dup, self._generation)
             )
         except Exception:  # paho's thread must go on: this message stays unacknowledged
-            log.exception("could not take an MQTT message on %r", message.topic)
+            log.exception("could not take an MQTT message on %r", raw_topic)
 
 
 def _os_error_text(err: OSError | ssl.SSLError) -> str:

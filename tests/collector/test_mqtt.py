@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -34,11 +34,14 @@ from mqtt_traffic import (
     stored_rows,
     wait_for,
 )
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from gronkoll.collector import mqtt_ingest, mqtt_journal, mqtt_readahead
+from gronkoll.collector import mqtt_client, mqtt_ingest, mqtt_journal
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
+from gronkoll.collector.mqtt_client import CollectorClient
+from gronkoll.collector.mqtt_connection import MqttConnection
 from gronkoll.collector.mqtt_ingest import Inbox, MqttIngest
 from gronkoll.collector.mqtt_journal import Activity, DeliveryJournal, message_key
 from gronkoll.collector.mqtt_topics import covers, subscription_filters
@@ -158,16 +161,17 @@ class AckSpy:
 
     def factory(self, settings: Settings) -> paho.Client:
         client = new_client(settings)
-        real_ack = client.ack
+        assert isinstance(client, CollectorClient)
+        real_ack_many = client.ack_many
 
-        def ack(mid: int, qos: int) -> MQTTErrorCode:
-            if len(self.held) < self.hold_first:
-                self.held.append(mid)  # committed, but the broker never hears of it
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
-            self.sent.append(mid)
-            return real_ack(mid, qos)
+        def ack_many(mids: Iterable[int]) -> None:
+            mids = list(mids)
+            room = max(0, self.hold_first - len(self.held))
+            self.held.extend(mids[:room])  # committed, but the broker never hears of them
+            self.sent.extend(mids[room:])
+            real_ack_many(mids[room:])
 
-        client.ack = ack  # type: ignore[method-assign]
+        client.ack_many = ack_many  # type: ignore[method-assign]
         self.clients.append(client)
         return client
 
@@ -294,7 +298,7 @@ def test_messages_larger_than_a_read_ahead_come_through_whole_among_small_ones(
 ) -> None:
     # The client reads the socket READ_AHEAD bytes at a time: a payload larger than that
     # arrives in several reads, between small messages that share a read.
-    big = "x" * (3 * mqtt_readahead.READ_AHEAD + 17)
+    big = "x" * (3 * mqtt_client.READ_AHEAD + 17)
     settings = make_settings(tmp_path, mosquitto, prefix)
     with ingesting(settings, mosquitto) as ingest:
         wait_for(ingest.connection.subscribed.is_set, "the subscription")
@@ -308,6 +312,62 @@ def test_messages_larger_than_a_read_ahead_come_through_whole_among_small_ones(
     rows = stored_rows(settings.store_path)
     assert_each_once(rows, expected())
     assert energy_wh(rows) == every_device(PER_DEVICE - 1)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_messages_with_properties_or_at_qos_0_come_through_as_plain_ones_do(
+    tmp_path: Path,
+    mosquitto: servers.Mosquitto,
+    prefix: str,
+    protocol: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CollectorClient takes plain PUBLISH packets itself and leaves the others to paho (which
+    # calls on_message): here every third message carries MQTT 5 properties (the broker
+    # passes them on to an MQTT 5 subscriber only) and every fifth is published at QoS 0.
+    taken_by_paho = []
+    real_message = MqttConnection._message
+
+    def message(self: MqttConnection, *args: Any) -> None:
+        taken_by_paho.append((args[-1].topic, args[-1].payload.decode()))
+        real_message(self, *args)
+
+    monkeypatch.setattr(MqttConnection, "_message", message)
+    sender = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    sender.connect(servers.HOST, mosquitto.port)
+    sender.loop_start()
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.UserProperty = ("site", "skola1")
+    props.ContentType = "text/plain"
+    settings = make_settings(tmp_path, mosquitto, prefix, protocol=protocol)
+    try:
+        with ingesting(settings, mosquitto) as ingest:
+            wait_for(ingest.connection.subscribed.is_set, "the subscription")
+            messages = counters(prefix)
+            infos = [
+                sender.publish(
+                    topic,
+                    payload,
+                    qos=0 if n % 5 == 4 else 1,
+                    properties=props if n % 3 == 0 else None,
+                )
+                for n, (topic, payload) in enumerate(messages)
+            ]
+            for info in infos:
+                info.wait_for_publish(timeout=30)
+            wait_for(lambda: ingest.counts.messages == len(messages), "every message committed")
+            acked = sum(1 for n in range(len(messages)) if n % 5 != 4)
+            wait_for(lambda: ingest.connection.acks_sent == acked, "every QoS 1 message acked")
+    finally:
+        sender.disconnect()
+        sender.loop_stop()
+    rows = stored_rows(settings.store_path)
+    assert_each_once(rows, expected())
+    # paho reads a message with properties, and a plain one only when it straddles two reads
+    with_properties = [m for n, m in enumerate(messages) if n % 3 == 0 and protocol == "5"]
+    assert Counter(with_properties) <= Counter(taken_by_paho)
+    assert len(taken_by_paho) - len(with_properties) < (len(messages) - len(with_properties)) / 4
 
 
 def test_snmp_readings_go_through_the_commit_worker_when_there_is_one(
