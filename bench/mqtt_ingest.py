@@ -22,8 +22,8 @@ The subscribers:
   it was committed. Then every message is checked stored exactly once: the collector
   committed 200,000 messages with no resend, no (device, field, time) is stored twice, and
   the store holds exactly the readings the pipeline makes of these messages (counted offline
-  with the same decoders). Its peak RSS is its own plus each child's (the commit worker and
-  multiprocessing's resource tracker), each at its peak;
+  with the same decoders). Its peak RSS is its own plus its child's (the commit worker),
+  each at its peak;
 * a bare paho-mqtt 2 subscriber that only counts (3.1.1, QoS 1, acks at once: the limit for a
   Python client, about 17,000 messages/s at QoS 1 in servers.md 6a);
 * ``mosquitto_sub -q 1 -C N`` (C; about 18,000 messages/s in servers.md 6a).
@@ -341,7 +341,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    """A running process's children (the commit worker, multiprocessing's resource tracker)."""
+    """A running process's children (the commit worker)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 

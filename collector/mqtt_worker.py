@@ -2,7 +2,8 @@
 
 paho-mqtt's network thread and the committing thread share one interpreter lock, so in one
 process reading messages and storing them take turns on one core. `WorkerCommitter` moves the
-storing side into a child process (started with ``spawn``: the collector has threads, and a
+storing side into a child process (a fresh interpreter, collector/worker_process.py: the
+collector has threads, and a
 forked copy of them would hold their locks): the collector's process keeps the connection and
 hands each batch of deliveries over a pipe, and acknowledges it only when the worker answers
 that the batch was committed. The worker runs a `BatchCommitter` on a `Runtime` of its own
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import multiprocessing
 import signal
 import threading
 from collections.abc import Sequence
@@ -31,6 +31,7 @@ from typing import Any
 from gronkoll.collector.messages import MessagePipeline, Reading
 from gronkoll.collector.mqtt import Delivery
 from gronkoll.collector.mqtt_commit import BatchCommitter, Committed
+from gronkoll.collector.worker_process import ChildProcess, log_pipe
 from gronkoll.errors import GronkollError, StoreError, StoreUnavailable
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
@@ -53,10 +54,9 @@ class WorkerCommitter:
     def __init__(self, settings: Settings, state_save_s: float) -> None:
         self.settings = settings
         self.state_save_s = state_save_s
-        self._context = multiprocessing.get_context("spawn")
         # Log records come over a pipe of their own (a multiprocessing Queue would leave
         # semaphores behind when the collector is killed).
-        self._logs_in, self._logs_out = self._context.Pipe(duplex=False)
+        self._logs_in, self._logs_out = log_pipe()
         self._log_thread = threading.Thread(
             target=_forward_logs, args=(self._logs_in,), name="gronkoll-mqtt-log", daemon=True
         )
@@ -64,7 +64,6 @@ class WorkerCommitter:
         self._forget = False
         self._lock = threading.Lock()  # one request at a time: MQTT batches and SNMP writes
         self.starts = 0
-        self.process: Any = None
         self._conn: Connection | None = None
         self._start()
         try:  # wait until it can store: messages are taken only then
@@ -73,21 +72,15 @@ class WorkerCommitter:
             log.warning("the MQTT commit worker cannot store yet (it tries again): %s", err)
 
     def _start(self) -> Connection:
-        here, there = self._context.Pipe()
         level = logging.getLogger().getEffectiveLevel()
-        self.process = self._context.Process(
-            target=serve,
-            args=(self.settings, self.state_save_s, there, self._logs_out, level),
-            name="gronkoll-mqtt-worker",
-            daemon=True,  # never outlives the collector
+        self.process = ChildProcess(
+            serve, (self.settings, self.state_save_s, level), self._logs_out
         )
-        self.process.start()
-        there.close()
-        self._conn = here
+        self._conn = self.process.conn
         self.starts += 1
         if self.starts > 1:
             log.warning("started a new MQTT commit worker (pid %d)", self.process.pid)
-        return here
+        return self._conn
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         """Send a request and wait for its answer; a dead worker raises WorkerFailed."""
@@ -117,8 +110,7 @@ class WorkerCommitter:
     def _restart(self) -> Connection:
         if self._conn is not None:
             self._conn.close()
-        if self.process is not None:
-            self.process.join(timeout=5)
+        self.process.join(timeout=5)
         return self._start()
 
     def forget_session(self) -> None:
@@ -143,7 +135,7 @@ class WorkerCommitter:
 
     def save_activity(self, *, due_only: bool) -> None:
         """Have the worker save the devices' message counts."""
-        if self.process is not None and self.process.is_alive():
+        if self.process.is_alive():
             self._call(("activity", due_only))
 
     def close(self) -> None:
@@ -190,14 +182,15 @@ class _PipeQueue:
 
 
 def serve(
-    settings: Settings, state_save_s: float, conn: Connection, logs: Connection, level: int
+    conn: Connection, logs: Connection, settings: Settings, state_save_s: float, level: int
 ) -> None:
     """The worker process: answer commit, activity and stop requests until stop or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the collector's to handle
     root = logging.getLogger()
     root.handlers[:] = [logging.handlers.QueueHandler(_PipeQueue(logs))]  # type: ignore[arg-type]
     root.setLevel(level)
-    with Runtime(settings, state_save_s=state_save_s) as runtime:
+    # The collector migrated the state database before it started us.
+    with Runtime(settings, state_save_s=state_save_s, migrate_state=False) as runtime:
         committer: BatchCommitter | None = None
         while True:
             try:

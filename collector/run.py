@@ -213,6 +213,7 @@ def collect(
         worker = None
         if pipeline is not None and not once and settings.store.kind == "sqlite":
             runtime.store  # noqa: B018 (open the store now: an unusable one stops us here)
+            runtime.state  # noqa: B018 (migrated here, so the worker need not load Alembic)
             # The store's one writer from now on, for MQTT and SNMP, with the energy engine
             # (docs/mqtt.md); --once is short, and an InfluxDB store's spool has one writer.
             worker = WorkerCommitter(settings, STATE_SAVE_S)

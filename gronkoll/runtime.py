@@ -19,10 +19,17 @@ log = logging.getLogger(__name__)
 class Runtime:
     """The opened parts of Gronkoll for one process; each part is opened on first use."""
 
-    def __init__(self, settings: Settings, *, state_save_s: float = 0.0) -> None:
-        """state_save_s: save integration state at most this often (0: after every batch)."""
+    def __init__(
+        self, settings: Settings, *, state_save_s: float = 0.0, migrate_state: bool = True
+    ) -> None:
+        """state_save_s: save integration state at most this often (0: after every batch).
+
+        migrate_state False: the state database was migrated by another process of this run
+        (the collector, for its commit worker), so Alembic is not even imported here.
+        """
         self.settings = settings
         self.state_save_s = state_save_s
+        self.migrate_state = migrate_state
         self._store: TimeSeriesStore | None = None
         self._state: StateDB | None = None
         self._ingestor: Ingestor | None = None
@@ -39,7 +46,7 @@ class Runtime:
     def state(self) -> StateDB:
         """The state database, migrated to the newest schema."""
         if self._state is None:
-            self._state = StateDB(self.settings.state_url)
+            self._state = StateDB(self.settings.state_url, migrate_schema=self.migrate_state)
         return self._state
 
     @property

@@ -57,7 +57,8 @@ __all__ = [
 class StateDB(DeviceStateStore, MqttRecordStore, ApiKeyStore):
     """The relational state store, migrated to the newest schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        """migrate_schema False: another process of this run has migrated it (no Alembic here)."""
         self.url = url
         if url.startswith("sqlite:///"):
             folder = Path(url.removeprefix("sqlite:///")).parent
@@ -71,7 +72,8 @@ class StateDB(DeviceStateStore, MqttRecordStore, ApiKeyStore):
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            migrate(self.engine)
+            if migrate_schema:
+                migrate(self.engine)
         except OperationalError as err:
             raise StoreUnavailable(
                 f"{_safe_url(url)}: cannot open the state database: {err.orig}"

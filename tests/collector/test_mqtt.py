@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -414,6 +417,54 @@ def test_the_commit_worker_logs_through_the_collectors_loggers(
     warning = next(r for r in caplog.records if "quarantined a message" in r.getMessage())
     assert warning.name == "gronkoll.collector.messages" and warning.levelno == logging.WARNING
     assert f"{prefix}/m001/energi" in warning.getMessage()
+
+
+def children() -> set[int]:
+    """This process's child processes."""
+    pids: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        pids.update(int(p) for p in (task / "children").read_text().split())
+    return pids
+
+
+def test_the_commit_worker_is_one_process_and_ends_with_its_work_saved(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str
+) -> None:
+    # One fresh interpreter and nothing else (multiprocessing's spawn also started a resource
+    # tracker, a third interpreter, for the collector's whole life).
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    before = children()
+    with Runtime(settings) as runtime:
+        runtime.state  # noqa: B018 (migrated here, as the collector does)
+        worker = WorkerCommitter(settings, 0.0)
+        try:
+            assert children() - before == {worker.process.pid}
+            cmdline = Path(f"/proc/{worker.process.pid}/cmdline").read_bytes()
+            assert b"gronkoll.collector.worker_process" in cmdline
+            assert worker.ingest([("m001", "energy_wh_total", 1_738_573_200_000, 1.0)], []) == 1
+        finally:
+            worker.close()
+        assert not worker.process.is_alive() and worker.process.exitcode == 0
+    assert children() == before
+
+
+def test_a_runtime_on_a_migrated_state_database_can_open_it_without_alembic(
+    tmp_path: Path, mosquitto: servers.Mosquitto, prefix: str
+) -> None:
+    # The commit worker's case: the collector migrated the database, the worker only uses it.
+    settings = make_settings(tmp_path, mosquitto, prefix)
+    with Runtime(settings) as runtime:
+        runtime.state  # noqa: B018 (migrated)
+    code = (
+        "import pickle, sys\n"
+        "from gronkoll.runtime import Runtime\n"
+        "with Runtime(pickle.load(sys.stdin.buffer), migrate_state=False) as runtime:\n"
+        "    print(len(runtime.state.device_status()), 'alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(settings), capture_output=True, check=True
+    )
+    assert done.stdout.split() == [b"0", b"False"]
 
 
 @pytest.mark.integration
