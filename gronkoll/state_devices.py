@@ -21,8 +21,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from gronkoll.errors import StoreError
 from gronkoll.state_base import Base, StateConnection, UtcDateTime, _now, _safe_url
@@ -91,40 +93,26 @@ class DeviceStateStore(StateConnection):
             return {r.device_id: json.loads(r.state) for r in s.scalars(select(IntegrationState))}
 
     def save_integration_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
-        """Save integration states of the given devices in one transaction."""
+        """Save integration states of the given devices in one transaction.
+
+        The collector saves every device it heard from every few seconds (10,000 devices a
+        time in bench/mqtt_ingest.py), so this is shaped for bulk: one encoder for all rows,
+        one time stamp bound once, and an upsert the driver runs for every row (both SQLite
+        and PostgreSQL take ON CONFLICT), about a third of the cost per device of SQLAlchemy
+        Core's select, update and insert with json.dumps (bench/store_write.py).
+        """
         if not states:
             return
-        now = _now()
-        rows = [
-            {"d": device, "s": json.dumps(state, separators=(",", ":")), "u": now}
-            for device, state in states.items()
-        ]
+        # The same text json.dumps(state, separators=(",", ":")) wrote: no cycles to look for
+        encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
         table = cast(Table, IntegrationState.__table__)
         try:
             with self.engine.begin() as conn:
-                existing = set(
-                    conn.scalars(
-                        select(table.c.device_id).where(table.c.device_id.in_(list(states)))
-                    )
+                stamp = _bound(table.c.updated_at.type, conn.dialect, _now())
+                conn.exec_driver_sql(
+                    _upsert_sql(conn.dialect),
+                    [(device, encode(state), stamp) for device, state in states.items()],
                 )
-                updates = [r for r in rows if r["d"] in existing]
-                inserts = [r for r in rows if r["d"] not in existing]
-                if updates:
-                    conn.execute(
-                        update(table)
-                        .where(table.c.device_id == bindparam("d"))
-                        .values(state=bindparam("s"), updated_at=bindparam("u")),
-                        updates,
-                    )
-                if inserts:
-                    conn.execute(
-                        insert(table).values(
-                            device_id=bindparam("d"),
-                            state=bindparam("s"),
-                            updated_at=bindparam("u"),
-                        ),
-                        inserts,
-                    )
         except SQLAlchemyError as err:
             raise StoreError(
                 f"{_safe_url(self.url)}: cannot save integration state: {err}"
@@ -171,3 +159,21 @@ class DeviceStateStore(StateConnection):
                     conn.execute(insert(table), inserts)
         except SQLAlchemyError as err:
             raise StoreError(f"{_safe_url(self.url)}: cannot save device status: {err}") from None
+
+
+def _bound(type_: TypeEngine[Any], dialect: Dialect, value: object) -> object:
+    """A value as SQLAlchemy hands it to the driver for a column of this type."""
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    return value if process is None else process(value)
+
+
+# Insert or replace one device's integration state (SQLite and PostgreSQL both take it).
+_UPSERT_STATE = (
+    "INSERT INTO integration_state (device_id, state, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+)
+
+
+def _upsert_sql(dialect: Dialect) -> str:
+    """The state upsert in the driver's parameter style (psycopg takes %s, sqlite3 ?)."""
+    return _UPSERT_STATE if dialect.paramstyle == "qmark" else _UPSERT_STATE.replace("?", "%s")

@@ -1,0 +1,108 @@
+"""Multi-row INSERTs and a batch's rollup rows (gronkoll/stores/sqlite_rows.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gronkoll.stores.base import Attribution
+from gronkoll.stores.sqlite_rows import ROWS_PER_STATEMENT, insert_rows, rollup_rows
+
+UPSERT = "ON CONFLICT(k) DO UPDATE SET v = v + excluded.v"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
+    db.execute("CREATE TABLE t(a INTEGER, b TEXT, c REAL)")
+    db.execute("CREATE TABLE u(k INTEGER PRIMARY KEY, v REAL NOT NULL)")
+    return db
+
+
+@pytest.mark.parametrize(
+    "count", [0, 1, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, ROWS_PER_STATEMENT * 2 + 5]
+)
+def test_every_row_is_inserted_once_in_order(db: sqlite3.Connection, count: int) -> None:
+    rows = [(i, f"r{i}", i / 3 if i % 2 else None) for i in range(count)]
+    insert_rows(db, "INSERT INTO t", rows)
+    assert db.execute("SELECT a, b, c FROM t ORDER BY rowid").fetchall() == rows
+
+
+def test_an_upsert_tail_applies_to_rows_in_full_and_partial_statements(
+    db: sqlite3.Connection,
+) -> None:
+    count = ROWS_PER_STATEMENT + 3
+    insert_rows(db, "INSERT INTO u", [(k, 1.0) for k in range(count)], tail=UPSERT)
+    insert_rows(db, "INSERT INTO u", [(k, 0.5) for k in range(0, count + 2, 2)], tail=UPSERT)
+    got = dict(db.execute("SELECT k, v FROM u").fetchall())
+    assert got == {k: (1.5 if k % 2 == 0 else 1.0) for k in range(count)} | {count + 1: 0.5}
+
+
+def test_rollup_rows_sum_devices_into_site_group_kind_and_local_days() -> None:
+    h0 = int(datetime(2026, 3, 1, 22, tzinfo=UTC).timestamp()) // 3600  # 23:00 in Stockholm
+
+    def local_day(hour: int) -> int:  # UTC+1: hour h0 ends 1 March, h0 + 1 begins 2 March
+        return 1 if hour <= h0 else 2
+
+    hourly = {
+        ("electricity", "a"): {h0: 1.0, h0 + 1: 2.0},
+        ("electricity", "b"): {h0: 4.0},
+        ("heat", "a"): {h0 + 1: 8.0},
+        ("electricity", "sub"): {h0: 16.0},  # metered by another device: no site sum
+    }
+    attribution = {
+        "a": Attribution("s1", "g", "pc"),
+        "b": Attribution("s2", "g", "pc"),
+        "sub": Attribution(None, "g", "meter"),
+    }
+    hours, days = rollup_rows(hourly, attribution, local_day)
+    assert hours == sorted(
+        [
+            (0, 0, h0, "a", 1.0),
+            (0, 0, h0 + 1, "a", 2.0),
+            (0, 0, h0, "b", 4.0),
+            (0, 0, h0, "sub", 16.0),
+            (1, 0, h0 + 1, "a", 8.0),
+            (0, 1, h0, "s1", 1.0),
+            (0, 1, h0 + 1, "s1", 2.0),
+            (0, 1, h0, "s2", 4.0),
+            (1, 1, h0 + 1, "s1", 8.0),
+            (0, 2, h0, "g", 21.0),
+            (0, 2, h0 + 1, "g", 2.0),
+            (1, 2, h0 + 1, "g", 8.0),
+            (0, 3, h0, "pc", 5.0),
+            (0, 3, h0 + 1, "pc", 2.0),
+            (0, 3, h0, "meter", 16.0),
+            (1, 3, h0 + 1, "pc", 8.0),
+        ]
+    )
+    assert days == sorted(
+        [
+            (0, 0, 1, "a", 1.0),
+            (0, 0, 2, "a", 2.0),
+            (0, 0, 1, "b", 4.0),
+            (0, 0, 1, "sub", 16.0),
+            (1, 0, 2, "a", 8.0),
+            (0, 1, 1, "s1", 1.0),
+            (0, 1, 2, "s1", 2.0),
+            (0, 1, 1, "s2", 4.0),
+            (1, 1, 2, "s1", 8.0),
+            (0, 2, 1, "g", 21.0),
+            (0, 2, 2, "g", 2.0),
+            (1, 2, 2, "g", 8.0),
+            (0, 3, 1, "pc", 5.0),
+            (0, 3, 2, "pc", 2.0),
+            (0, 3, 1, "meter", 16.0),
+            (1, 3, 2, "pc", 8.0),
+        ]
+    )
+
+
+def test_a_day_row_sums_the_hours_of_its_day() -> None:
+    hourly = {("electricity", "a"): {10: 0.1, 11: 0.2, 12: 0.3}}
+    _, days = rollup_rows(hourly, {"a": Attribution(None, "g", "pc")}, lambda hour: 7)
+    assert days[0] == (0, 0, 7, "a", 0.0 + 0.1 + 0.2 + 0.3)
+    assert days[1] == (0, 2, 7, "g", 0.0 + 0.1 + 0.2 + 0.3)
