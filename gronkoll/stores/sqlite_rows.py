@@ -7,9 +7,8 @@ transaction), so both halves are shaped for speed:
   step has a fixed cost (bind, step and reset in SQLite, a turn of executemany's loop in
   Python) that then falls on 64 rows instead of one: a batch's readings go in about a third
   faster than with executemany one row at a time (bench/store_write.py).
-* `rollup_rows` builds a batch's hour and day rollup rows in one pass over its energy, each
-  day row summed from the hour rows of its key as they are made, in the same order of
-  additions as before, so the stored sums are the same to the last bit.
+* `rollup_rows` builds a batch's hour and day rollup rows with a few dict operations per
+  device and hour, each day row summed from the hour rows already summed.
 """
 
 from __future__ import annotations
@@ -68,52 +67,28 @@ def rollup_rows(
     """A batch's hour and day rollup rows, each (quantity, dim, hour or day, key) once, sorted.
 
     Rows for the device (dim 0) and for the site, group and kind it belongs to (dims 1-3;
-    no site where another meter measures the device). Sorted rows walk each rollup table's
-    B-tree in key order, which the upserts need fewer page visits for.
+    no site where another meter measures the device); each day row sums its key's hour
+    rows. Every sum starts at 0.0 and adds in the batch's order, as this code always has,
+    so the stored sums are the same to the last bit. Sorted rows walk each rollup table's
+    B-tree in key order.
     """
     hour_rows: list[RollupRow] = []
-    day_rows: list[RollupRow] = []
-    # (quantity, dim, key) -> {hour: Wh}: the site, group and kind sums of the batch
-    shared: dict[tuple[int, int, str], dict[int, float]] = {}
+    # (quantity, dim, key, hour) -> Wh: the site, group and kind sums of the batch. One flat
+    # dict costs one lookup per device, dim and hour; each key's hours keep their order.
+    shared: dict[tuple[int, int, str, int], float] = {}
     for (quantity, device), hours in hourly.items():
         q = QUANTITIES[quantity]
-        _add_key(hour_rows, day_rows, local_day, q, 0, device, hours)
         a = attribution[device]
-        for dim, name in ((1, a.site), (2, a.group), (3, a.kind)):
-            if name is None:
-                continue
-            acc = shared.get((q, dim, name))
-            if acc is None:
-                # 0.0 + Wh, as the sums always began (it differs from Wh for -0.0 alone)
-                shared[(q, dim, name)] = {h: 0.0 + wh for h, wh in hours.items()}
-            else:
-                for h, wh in hours.items():
-                    acc[h] = acc.get(h, 0.0) + wh
-    for (q, dim, name), hours in shared.items():
-        _add_key(hour_rows, day_rows, local_day, q, dim, name, hours)
-    hour_rows.sort()
-    day_rows.sort()
-    return hour_rows, day_rows
-
-
-def _add_key(
-    hour_rows: list[RollupRow],
-    day_rows: list[RollupRow],
-    local_day: Callable[[int], int],
-    q: int,
-    dim: int,
-    key: str,
-    hours: Mapping[int, float],
-) -> None:
-    """One key's hour rows, and its day rows summed from them in hour order."""
-    if len(hours) == 1:  # the usual case: a batch spans seconds, not hours
         for h, wh in hours.items():
-            hour_rows.append((q, dim, h, key, wh))
-            day_rows.append((q, dim, local_day(h), key, 0.0 + wh))
-        return
-    days: dict[int, float] = {}
-    for h, wh in hours.items():
-        hour_rows.append((q, dim, h, key, wh))
-        day = local_day(h)
+            hour_rows.append((q, 0, h, device, wh))
+            if a.site is not None:
+                shared[(q, 1, a.site, h)] = shared.get((q, 1, a.site, h), 0.0) + wh
+            shared[(q, 2, a.group, h)] = shared.get((q, 2, a.group, h), 0.0) + wh
+            shared[(q, 3, a.kind, h)] = shared.get((q, 3, a.kind, h), 0.0) + wh
+    hour_rows.extend([(q, dim, h, key, wh) for (q, dim, key, h), wh in shared.items()])
+    days: dict[tuple[int, int, int, str], float] = {}
+    for q, dim, h, key, wh in hour_rows:
+        day = (q, dim, local_day(h), key)
         days[day] = days.get(day, 0.0) + wh
-    day_rows.extend([(q, dim, day, key, wh) for day, wh in days.items()])
+    hour_rows.sort()
+    return hour_rows, sorted([(*day, wh) for day, wh in days.items()])
