@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from gronkoll.errors import StoreError
+from gronkoll.multirow_insert import insert_rows
 from gronkoll.state_base import Base, StateConnection, UtcDateTime, _now, _safe_url
 
 
@@ -92,26 +93,37 @@ class DeviceStateStore(StateConnection):
         with self._session() as s:
             return {r.device_id: json.loads(r.state) for r in s.scalars(select(IntegrationState))}
 
-    def save_integration_states(self, states: Mapping[str, Mapping[str, Any]]) -> None:
-        """Save integration states of the given devices in one transaction.
+    def save_integration_states(
+        self, states: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> None:
+        """Save integration states (device -> state, or (device, state) pairs) in one transaction.
 
         The collector saves every device it heard from every few seconds (10,000 devices a
-        time in bench/mqtt_ingest.py), so this is shaped for bulk: one encoder for all rows,
-        one time stamp bound once, and an upsert the driver runs for every row (both SQLite
-        and PostgreSQL take ON CONFLICT), about a third of the cost per device of SQLAlchemy
+        time in bench/mqtt_ingest.py), so this is shaped for bulk: pairs are encoded as they
+        come (the Ingestor exports each state as it is taken: 10,000 states are never alive
+        at once for the garbage collector to walk), one encoder serves every row, the time
+        stamp is bound once, and multi-row upserts go straight to the driver (SQLite and
+        PostgreSQL both take ON CONFLICT): less than half the cost per device of SQLAlchemy
         Core's select, update and insert with json.dumps (bench/store_write.py).
         """
-        if not states:
-            return
-        # The same text json.dumps(state, separators=(",", ":")) wrote: no cycles to look for
+        # The same text as json.dumps(state, separators=(",", ":")); no cycles to look for.
         encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+        pairs = states.items() if isinstance(states, Mapping) else states
+        texts = {device: encode(state) for device, state in pairs}  # each device once
+        if not texts:
+            return
         table = cast(Table, IntegrationState.__table__)
+        dialect = self.engine.dialect
+        stamp = _bound(table.c.updated_at.type, dialect, _now())
         try:
             with self.engine.begin() as conn:
-                stamp = _bound(table.c.updated_at.type, conn.dialect, _now())
-                conn.exec_driver_sql(
-                    _upsert_sql(conn.dialect),
-                    [(device, encode(state), stamp) for device, state in states.items()],
+                insert_rows(
+                    conn.exec_driver_sql,
+                    "INSERT INTO integration_state (device_id, state, updated_at)",
+                    [(device, text, stamp) for device, text in texts.items()],
+                    tail="ON CONFLICT (device_id) DO UPDATE "
+                    "SET state = excluded.state, updated_at = excluded.updated_at",
+                    mark="?" if dialect.paramstyle == "qmark" else "%s",
                 )
         except SQLAlchemyError as err:
             raise StoreError(
@@ -165,15 +177,3 @@ def _bound(type_: TypeEngine[Any], dialect: Dialect, value: object) -> object:
     """A value as SQLAlchemy hands it to the driver for a column of this type."""
     process = type_.dialect_impl(dialect).bind_processor(dialect)
     return value if process is None else process(value)
-
-
-# Insert or replace one device's integration state (SQLite and PostgreSQL both take it).
-_UPSERT_STATE = (
-    "INSERT INTO integration_state (device_id, state, updated_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (device_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
-)
-
-
-def _upsert_sql(dialect: Dialect) -> str:
-    """The state upsert in the driver's parameter style (psycopg takes %s, sqlite3 ?)."""
-    return _UPSERT_STATE if dialect.paramstyle == "qmark" else _UPSERT_STATE.replace("?", "%s")

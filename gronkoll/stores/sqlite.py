@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 from gronkoll.energy import MS_PER_HOUR, Batch, Hourly
 from gronkoll.errors import StoreError, StoreUnavailable
+from gronkoll.multirow_insert import insert_rows
 from gronkoll.stores.base import DIMENSIONS, Attribution, WriteResult
-from gronkoll.stores.sqlite_rows import QUANTITIES, insert_rows, rollup_rows
+from gronkoll.stores.sqlite_rollups import QUANTITIES, rollup_rows
 
 DIM_CODES = {name: code for code, name in enumerate(DIMENSIONS)}
 SCHEMA_VERSION = 1
@@ -203,13 +204,13 @@ class SqliteStore:
         if not batch.rows:
             return
         first = self._db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM readings").fetchone()[0]
-        insert_rows(self._db, "INSERT INTO readings", batch.rows)
+        insert_rows(self._db.executemany, "INSERT INTO readings", batch.rows)
         self._db.execute(
             "INSERT INTO blocks VALUES (?, ?, ?, ?)",
             (first, first + len(batch.rows) - 1, batch.t_min, batch.t_max),
         )
         insert_rows(
-            self._db,
+            self._db.executemany,
             "INSERT INTO latest",
             [(s, t, v) for s, (t, v) in batch.latest.items()],
             tail="ON CONFLICT(series) DO UPDATE SET t=excluded.t, value=excluded.value "
@@ -219,13 +220,13 @@ class SqliteStore:
     def _write_rollups(self, hourly: Hourly, attribution: Mapping[str, Attribution]) -> None:
         hour_rows, day_rows = rollup_rows(hourly, attribution, self._local_day)
         insert_rows(
-            self._db,
+            self._db.executemany,
             "INSERT INTO rollup_hour",
             hour_rows,
             tail="ON CONFLICT(quantity, dim, hour, key) DO UPDATE SET wh = wh + excluded.wh",
         )
         insert_rows(
-            self._db,
+            self._db.executemany,
             "INSERT INTO rollup_day",
             day_rows,
             tail="ON CONFLICT(quantity, dim, day, key) DO UPDATE SET wh = wh + excluded.wh",

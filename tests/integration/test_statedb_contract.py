@@ -42,6 +42,20 @@ def test_integration_state_round_trips(state_db: StateDB) -> None:
     assert state_db.load_integration_states() == {"pc-1": second, "pc-2": first}
 
 
+def test_many_integration_states_are_inserted_and_replaced_in_one_save(state_db: StateDB) -> None:
+    # More devices than one statement carries, as the collector saves them: (device, state)
+    # pairs; a device given twice keeps the later state.
+    def state(t: int) -> dict[str, object]:
+        return {"series": {"power_w": [t, t / 7, None, 0.0]}, "power_since": t}
+
+    state_db.save_integration_states((f"d{i:03d}", state(i)) for i in range(150))
+    again = [(f"d{i:03d}", state(i + 1000)) for i in range(100, 230)]
+    state_db.save_integration_states([("d000", state(5)), *again, ("d000", state(6))])
+    expected = {f"d{i:03d}": state(i) for i in range(1, 100)}
+    expected |= {f"d{i:03d}": state(i + 1000) for i in range(100, 230)}
+    assert state_db.load_integration_states() == expected | {"d000": state(6)}
+
+
 def test_integration_state_rows_keep_their_format_and_time(state_db: StateDB) -> None:
     # Rows as every version wrote them: compact JSON text and the time of the save, so a
     # database saved by an earlier version loads, and one saved now loads in an earlier one.

@@ -1,44 +1,11 @@
-"""Multi-row INSERTs and a batch's rollup rows (gronkoll/stores/sqlite_rows.py)."""
+"""A batch's rollup rows for the SQLite store (gronkoll/stores/sqlite_rollups.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from gronkoll.stores.base import Attribution
-from gronkoll.stores.sqlite_rows import ROWS_PER_STATEMENT, insert_rows, rollup_rows
-
-UPSERT = "ON CONFLICT(k) DO UPDATE SET v = v + excluded.v"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
-    db.execute("CREATE TABLE t(a INTEGER, b TEXT, c REAL)")
-    db.execute("CREATE TABLE u(k INTEGER PRIMARY KEY, v REAL NOT NULL)")
-    return db
-
-
-@pytest.mark.parametrize(
-    "count", [0, 1, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, ROWS_PER_STATEMENT * 2 + 5]
-)
-def test_every_row_is_inserted_once_in_order(db: sqlite3.Connection, count: int) -> None:
-    rows = [(i, f"r{i}", i / 3 if i % 2 else None) for i in range(count)]
-    insert_rows(db, "INSERT INTO t", rows)
-    assert db.execute("SELECT a, b, c FROM t ORDER BY rowid").fetchall() == rows
-
-
-def test_an_upsert_tail_applies_to_rows_in_full_and_partial_statements(
-    db: sqlite3.Connection,
-) -> None:
-    count = ROWS_PER_STATEMENT + 3
-    insert_rows(db, "INSERT INTO u", [(k, 1.0) for k in range(count)], tail=UPSERT)
-    insert_rows(db, "INSERT INTO u", [(k, 0.5) for k in range(0, count + 2, 2)], tail=UPSERT)
-    got = dict(db.execute("SELECT k, v FROM u").fetchall())
-    assert got == {k: (1.5 if k % 2 == 0 else 1.0) for k in range(count)} | {count + 1: 0.5}
+from gronkoll.stores.sqlite_rollups import rollup_rows
 
 
 def test_rollup_rows_sum_devices_into_site_group_kind_and_local_days() -> None:
