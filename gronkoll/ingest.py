@@ -141,5 +141,7 @@ class Ingestor:
 
     def _save(self, devices: set[str]) -> None:
         if devices:
-            self.state.save_integration_states({d: self.engine.export_state(d) for d in devices})
+            # Pairs, not a dict: each state is encoded as soon as it is exported (see there).
+            export = self.engine.export_state
+            self.state.save_integration_states((d, export(d)) for d in devices)
             self.engine.dirty -= devices

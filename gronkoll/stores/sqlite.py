@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from gronkoll.energy import MS_PER_HOUR, Batch, Hourly
 from gronkoll.errors import StoreError, StoreUnavailable
+from gronkoll.multirow_insert import insert_rows
 from gronkoll.stores.base import DIMENSIONS, Attribution, WriteResult
+from gronkoll.stores.sqlite_rollups import QUANTITIES, rollup_rows
 
-QUANTITIES = {"electricity": 0, "heat": 1}
 DIM_CODES = {name: code for code, name in enumerate(DIMENSIONS)}
 SCHEMA_VERSION = 1
 
@@ -203,47 +204,32 @@ class SqliteStore:
         if not batch.rows:
             return
         first = self._db.execute("SELECT coalesce(max(rowid), 0) + 1 FROM readings").fetchone()[0]
-        self._db.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)", batch.rows)
+        insert_rows(self._db.executemany, "INSERT INTO readings", batch.rows)
         self._db.execute(
             "INSERT INTO blocks VALUES (?, ?, ?, ?)",
             (first, first + len(batch.rows) - 1, batch.t_min, batch.t_max),
         )
-        self._db.executemany(
-            "INSERT INTO latest VALUES (?, ?, ?) ON CONFLICT(series) DO UPDATE SET "
-            "t=excluded.t, value=excluded.value WHERE excluded.t > latest.t",
+        insert_rows(
+            self._db.executemany,
+            "INSERT INTO latest",
             [(s, t, v) for s, (t, v) in batch.latest.items()],
+            tail="ON CONFLICT(series) DO UPDATE SET t=excluded.t, value=excluded.value "
+            "WHERE excluded.t > latest.t",
         )
 
     def _write_rollups(self, hourly: Hourly, attribution: Mapping[str, Attribution]) -> None:
-        hour_rows: list[tuple[int, int, int, str, float]] = []
-        # (quantity, dim, key) -> {hour: Wh} for site, group and kind
-        shared: dict[tuple[int, int, str], dict[int, float]] = defaultdict(dict)
-        for (quantity, device), hours in hourly.items():
-            q = QUANTITIES[quantity]
-            a = attribution[device]
-            hour_rows.extend((q, 0, h, device, wh) for h, wh in hours.items())
-            for dim, key in ((1, a.site), (2, a.group), (3, a.kind)):
-                if key is None:
-                    continue
-                acc = shared[(q, dim, key)]
-                for h, wh in hours.items():
-                    acc[h] = acc.get(h, 0.0) + wh
-        for (q, dim, key), hours in shared.items():
-            hour_rows.extend((q, dim, h, key, wh) for h, wh in hours.items())
-        day_sums: dict[tuple[int, int, int, str], float] = defaultdict(float)
-        local_day = self._local_day
-        for q, dim, h, key, wh in hour_rows:
-            day_sums[(q, dim, local_day(h), key)] += wh
-        hour_rows.sort()
-        self._db.executemany(
-            "INSERT INTO rollup_hour VALUES (?, ?, ?, ?, ?) ON CONFLICT(quantity, dim, hour, key) "
-            "DO UPDATE SET wh = wh + excluded.wh",
+        hour_rows, day_rows = rollup_rows(hourly, attribution, self._local_day)
+        insert_rows(
+            self._db.executemany,
+            "INSERT INTO rollup_hour",
             hour_rows,
+            tail="ON CONFLICT(quantity, dim, hour, key) DO UPDATE SET wh = wh + excluded.wh",
         )
-        self._db.executemany(
-            "INSERT INTO rollup_day VALUES (?, ?, ?, ?, ?) ON CONFLICT(quantity, dim, day, key) "
-            "DO UPDATE SET wh = wh + excluded.wh",
-            sorted((*k, v) for k, v in day_sums.items()),
+        insert_rows(
+            self._db.executemany,
+            "INSERT INTO rollup_day",
+            day_rows,
+            tail="ON CONFLICT(quantity, dim, day, key) DO UPDATE SET wh = wh + excluded.wh",
         )
 
     # -- reading -------------------------------------------------------------------------

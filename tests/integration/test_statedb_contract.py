@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
+from sqlalchemy import select
 
 from gronkoll.errors import StoreError
-from gronkoll.statedb import StateDB
+from gronkoll.statedb import IntegrationState, StateDB
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +40,39 @@ def test_integration_state_round_trips(state_db: StateDB) -> None:
     second = {**first, "power_since": 7}
     state_db.save_integration_states({"pc-1": second})
     assert state_db.load_integration_states() == {"pc-1": second, "pc-2": first}
+
+
+def test_many_integration_states_are_inserted_and_replaced_in_one_save(state_db: StateDB) -> None:
+    # More devices than one statement carries, as the collector saves them: (device, state)
+    # pairs; a device given twice keeps the later state.
+    def state(t: int) -> dict[str, object]:
+        return {"series": {"power_w": [t, t / 7, None, 0.0]}, "power_since": t}
+
+    state_db.save_integration_states((f"d{i:03d}", state(i)) for i in range(150))
+    again = [(f"d{i:03d}", state(i + 1000)) for i in range(100, 230)]
+    state_db.save_integration_states([("d000", state(5)), *again, ("d000", state(6))])
+    expected = {f"d{i:03d}": state(i) for i in range(1, 100)}
+    expected |= {f"d{i:03d}": state(i + 1000) for i in range(100, 230)}
+    assert state_db.load_integration_states() == expected | {"d000": state(6)}
+
+
+def test_integration_state_rows_keep_their_format_and_time(state_db: StateDB) -> None:
+    # Rows as every version wrote them: compact JSON text and the time of the save, so a
+    # database saved by an earlier version loads, and one saved now loads in an earlier one.
+    before = datetime.now(UTC)
+    older = '{"series":{"power_w":[5,1.5,null,0.0]},"covered_since":null,"power_since":5}'
+    with state_db.session() as s, s.begin():
+        s.add(IntegrationState(device_id="pc-old", state=older, updated_at=before))
+    state = {"series": {"power_w": [9, 2.25, 8, 0.5]}, "covered_since": 3, "delta_since": None}
+    state_db.save_integration_states({"pc-old": state, "pc-new": state})
+    with state_db.session() as s:
+        rows = {r.device_id: r for r in s.scalars(select(IntegrationState))}
+    assert rows["pc-new"].state == json.dumps(state, separators=(",", ":"))
+    assert rows["pc-old"].state == rows["pc-new"].state
+    for row in rows.values():
+        stamp = row.updated_at.replace(tzinfo=row.updated_at.tzinfo or UTC)
+        assert before <= stamp <= datetime.now(UTC)
+    state_db.save_integration_states({"pc-other": state})
+    assert state_db.load_integration_states() == {
+        d: state for d in ("pc-old", "pc-new", "pc-other")
+    }
