@@ -205,23 +205,28 @@ class EnergyEngine:
                 out.unknown.extend(extra or ())
                 continue
             series = index.get(key) or self._get_series(device, fld)
-            points = None if extra is None else sorted([(r[2], r[3]) for r in (reading, *extra)])
-            first, last = (t, t) if points is None else (points[0][0], points[-1][0])
             if series not in undo:
                 undo[series] = (series.last_t, series.last_v, series.held_t, series.held_v)
             dirty.add(device)
-            if t_min is None or first < t_min:
-                t_min = first
-            if t_max is None or last > t_max:
-                t_max = last
-            kind = series.kind
-            if kind == MEASURE and points is None and (series.last_t is None or t > series.last_t):
-                # the usual reading: one newer voltage, current, frequency, ...
-                rows.append((series.sid, t, value, None, None, MEASUREMENT))
-                series.last_t, series.last_v = t, value
-                latest[series.sid] = (t, value)
-                continue
-            self._integrate(series, model, [(t, value)] if points is None else points, out)
+            if extra is None:
+                if t_min is None or t < t_min:
+                    t_min = t
+                if t_max is None or t > t_max:
+                    t_max = t
+                if series.kind == MEASURE and (series.last_t is None or t > series.last_t):
+                    # the usual reading: one newer voltage, current, frequency, ...
+                    rows.append((series.sid, t, value, None, None, MEASUREMENT))
+                    series.last_t, series.last_v = t, value
+                    latest[series.sid] = (t, value)
+                    continue
+                points = [(t, value)]
+            else:
+                points = sorted([(r[2], r[3]) for r in (reading, *extra)])
+                if t_min is None or points[0][0] < t_min:
+                    t_min = points[0][0]
+                if t_max is None or points[-1][0] > t_max:
+                    t_max = points[-1][0]
+            self._integrate(series, model, points, out)
             if series.last_t is not None:
                 latest[series.sid] = (series.last_t, series.last_v)
         out.t_min, out.t_max = t_min, t_max
@@ -229,38 +234,39 @@ class EnergyEngine:
 
     def _integrate(self, series: Series, model: DeviceModel, points: Points, out: Batch) -> None:
         """One series' points, in time order, through its kind's integrator."""
-        device, kind, first = series.device, series.kind, points[0][0]
+        device, kind = series.device, series.kind
+        covered_since, delta_since = self._covered_since, self._delta_since
         if kind == MEASURE:
             measurements(series, points, out)
         elif kind == POWER:
-            self._mark(self._power_since, device, first)
-            power(series, points, model, out, self._covered(device), self.max_gap_ms)
+            if device not in self._power_since:
+                self._mark(self._power_since, device, points[0][0])
+            covered = min(covered_since.get(device, math.inf), delta_since.get(device, math.inf))
+            power(series, points, model, out, covered, self.max_gap_ms)
         elif kind == COUNTER:
-            if FIELDS[series.field].energy == "electricity":
-                self._mark(self._covered_since, device, first)
+            if device not in covered_since and FIELDS[series.field].energy == "electricity":
+                self._mark(covered_since, device, points[0][0])
             held_t = series.held_t
             counter(series, points, model, out)
             if series.held_t != held_t:
                 self.must_save.add(device)
         elif kind == DELTA:
-            self._mark(self._delta_since, device, first)
-            delta(series, points, model, out, self._covered_since.get(device, math.inf))
+            if device not in delta_since:
+                self._mark(delta_since, device, points[0][0])
+            delta(series, points, model, out, covered_since.get(device, math.inf))
         else:
-            covered = min(self._covered(device), self._power_since.get(device, math.inf))
+            covered = min(
+                covered_since.get(device, math.inf),
+                delta_since.get(device, math.inf),
+                self._power_since.get(device, math.inf),
+            )
             states(series, points, model, out, covered, self.max_gap_ms)
 
-    def _covered(self, device: str) -> float:
-        """Time from which a counter or energy deltas cover the device's power and states."""
-        return min(
-            self._covered_since.get(device, math.inf), self._delta_since.get(device, math.inf)
-        )
-
     def _mark(self, marks: dict[str, int], device: str, t: int) -> None:
-        """Note when a device's energy source started, once."""
-        if device not in marks:
-            marks[device] = t
-            self._new_marks.append((marks, device))
-            self.must_save.add(device)
+        """Note when a device's energy source started (the caller checked it is the first)."""
+        marks[device] = t
+        self._new_marks.append((marks, device))
+        self.must_save.add(device)
 
 
 #: Processing order of a batch's series by field: a device's counter first, so it covers the
