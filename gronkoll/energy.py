@@ -13,8 +13,14 @@ Energy is derived once, at ingestion, per device and field:
 
 A device's best source wins: once it has a counter, its power and state readings are kept
 as measurements only (flag ``COVERED``), so energy is never counted twice. Readings older than
-the last one processed are stored as ``LATE`` and add nothing; repeats are dropped. An increase
-or a power reading above what the device's rated power allows is ``REJECTED`` and recorded.
+the last one processed are stored as ``LATE`` and add nothing; a time already processed is a
+duplicate, dropped (and over MQTT, asked with ``drop_repeats``, so is anything not newer than
+what a batch found processed: a redelivery). An increase or a power reading above what the
+device's rated power allows is ``REJECTED`` and recorded.
+
+This module keeps the engine: its state, and a batch grouped by series in processing order.
+What each kind of field makes of a series' readings is in ``energy_kinds``; the flags, device
+models and the batch's output are in ``energy_batch`` (and importable from here).
 """
 
 from __future__ import annotations
