@@ -42,32 +42,24 @@ def kind_of(fld: str) -> int:
     return {"counter": COUNTER, "delta": DELTA, "gauge": POWER}.get(spec.kind, STATE)
 
 
-class HourSums:
-    """A series' interval energy summed per UTC hour before it goes to the batch.
+def add_to_hour(
+    out: Batch, device: str, t0: int, t1: int, wh: float, hour: int, hour_wh: float
+) -> tuple[int, float]:
+    """Add an interval's electricity to the running sum of its UTC hour: (hour, Wh) after it.
 
-    A long series (an import) has many intervals per hour: a local sum costs less than the
-    batch's dictionaries per interval. An interval across an hour boundary is split at once.
+    A long series (an import) has many intervals per hour: a running sum costs less than the
+    batch's dictionaries per interval. The caller adds the last sum with ``Batch.add_hour``
+    (hour -1: none yet). An interval across an hour boundary goes to the batch at once.
     """
-
-    __slots__ = ("out", "device", "hour", "wh")
-
-    def __init__(self, out: Batch, device: str) -> None:
-        self.out, self.device, self.hour, self.wh = out, device, -1, 0.0
-
-    def add(self, t0: int, t1: int, wh: float) -> None:
-        h = t0 // MS_PER_HOUR
-        if (t1 - 1) // MS_PER_HOUR != h:  # spans an hour boundary
-            self.out.add_energy("electricity", self.device, t0, t1, wh)
-        elif h == self.hour:
-            self.wh += wh
-        else:
-            self.close()
-            self.hour, self.wh = h, wh
-
-    def close(self) -> None:
-        """Add the current hour's sum to the batch."""
-        if self.hour >= 0:
-            self.out.add_hour("electricity", self.device, self.hour, self.wh)
+    h = t0 // MS_PER_HOUR
+    if (t1 - 1) // MS_PER_HOUR != h:  # spans an hour boundary
+        out.add_energy("electricity", device, t0, t1, wh)
+        return hour, hour_wh
+    if h == hour:
+        return hour, hour_wh + wh
+    if hour >= 0:
+        out.add_hour("electricity", device, hour, hour_wh)
+    return h, wh
 
 
 def measurements(series: Series, points: Points, out: Batch) -> None:
@@ -96,7 +88,7 @@ def power(
     append = rows.append
     max_w = model.max_power_w
     last_t, last_v = series.last_t, series.last_v
-    hours, intervals = HourSums(out, device), 0
+    hour, hour_wh, intervals = -1, 0.0, 0
     for t, v in points:
         if last_t is not None and t <= last_t:
             if t == last_t:
@@ -119,9 +111,10 @@ def power(
             wh = (last_v + v) * (t - last_t) / 7_200_000
             append((sid, t, v, last_t, wh, OK))
             intervals += 1
-            hours.add(last_t, t, wh)
+            hour, hour_wh = add_to_hour(out, device, last_t, t, wh, hour, hour_wh)
         last_t, last_v = t, v
-    hours.close()
+    if hour >= 0:
+        out.add_hour("electricity", device, hour, hour_wh)
     out.intervals += intervals
     series.last_t, series.last_v = last_t, last_v
 
@@ -133,7 +126,7 @@ def states(
     device = series.device
     rows, events, sid = out.rows, out.events, series.sid
     last_t, last_v = series.last_t, series.last_v
-    hours, intervals = HourSums(out, device), 0
+    hour, hour_wh, intervals = -1, 0.0, 0
     for t, v in points:
         if last_t is not None and t <= last_t:
             if t == last_t:
@@ -168,9 +161,10 @@ def states(
                 wh = watts * (t - last_t) / MS_PER_HOUR
                 rows.append((sid, t, v, last_t, wh, OK))
                 intervals += 1
-                hours.add(last_t, t, wh)
+                hour, hour_wh = add_to_hour(out, device, last_t, t, wh, hour, hour_wh)
         last_t, last_v = t, float(v)
-    hours.close()
+    if hour >= 0:
+        out.add_hour("electricity", device, hour, hour_wh)
     out.intervals += intervals
     series.last_t, series.last_v = last_t, last_v
 
