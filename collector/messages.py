@@ -9,8 +9,9 @@ everything commit() writes is idempotent, so sending a batch again stores nothin
 (DESIGN decision 4).
 
 Readings not newer than the newest already processed for their (device, field) are dropped
-here as repeats: over MQTT that is a redelivery or a replay (a broker keeps each topic's
-messages in order), and storing it again, even flagged LATE, would be storing it twice.
+as repeats (the energy engine does it, asked by commit()): over MQTT that is a redelivery or
+a replay (a broker keeps each topic's messages in order), and storing it again, even flagged
+LATE, would be storing it twice.
 """
 
 from __future__ import annotations
@@ -245,20 +246,20 @@ class MessagePipeline:
         stored; the caller then does not acknowledge these messages.
         """
         readings = [r for h in handled for r in h.readings]
-        fresh = _newer_than_processed(runtime, readings)
-        stored = duplicates = intervals = events = 0
+        stored = duplicates = intervals = events = repeats = 0
         energy_wh = 0.0
-        if fresh:
-            result = runtime.ingestor.ingest(fresh)
-            stored, duplicates = result.stored, result.duplicates
+        if readings:
+            # the engine drops the repeats: it holds each series' newest time at hand
+            result = runtime.ingestor.ingest(readings, drop_repeats=True)
+            stored, duplicates, repeats = result.stored, result.duplicates, result.repeats
             intervals, events, energy_wh = result.intervals, result.events, result.energy_wh
         entries = [q for h in handled for q in h.quarantine]
         meetings = [m for h in handled for m in h.meetings]
         kept, written = runtime.state.record_mqtt(entries, meetings)
         return CommitResult(
             messages=len(handled),
-            readings=len(fresh),
-            repeats=len(readings) - len(fresh),
+            readings=len(readings) - repeats,
+            repeats=repeats,
             stored=stored,
             duplicates=duplicates,
             intervals=intervals,
@@ -267,20 +268,3 @@ class MessagePipeline:
             quarantined=kept,
             meetings=written,
         )
-
-
-def _newer_than_processed(runtime: Runtime, readings: list[Reading]) -> list[Reading]:
-    """The readings newer than the newest the engine has processed for their series."""
-    if not readings:
-        return []
-    engine = runtime.ingestor.engine
-    newest: dict[tuple[str, str], int | None] = {}
-    fresh = []
-    for reading in readings:
-        key = (reading[0], reading[1])
-        if key not in newest:
-            newest[key] = engine.last_time(*key)
-        last = newest[key]
-        if last is None or reading[2] > last:
-            fresh.append(reading)
-    return fresh

@@ -29,6 +29,7 @@ class IngestResult:
     duplicates: int
     unknown: int
     energy_wh: float
+    repeats: int = 0  # readings dropped as repeats (ingest with drop_repeats)
 
 
 class Ingestor:
@@ -101,14 +102,22 @@ class Ingestor:
         if model.counter_modulus_wh != modulus_wh:
             self.engine.models[device] = replace(model, counter_modulus_wh=modulus_wh)
 
-    def ingest(self, readings: Iterable[Reading]) -> IngestResult:
-        """Process and store readings (device, field, time ms, value); returns counts."""
+    def ingest(self, readings: Iterable[Reading], *, drop_repeats: bool = False) -> IngestResult:
+        """Process and store readings (device, field, time ms, value); returns counts.
+
+        With ``drop_repeats``, readings not newer than the newest processed for their series
+        are dropped and counted as repeats (EnergyEngine.process); a batch of nothing else
+        stores nothing.
+        """
         try:
-            batch = self.engine.process(readings)
+            batch = self.engine.process(readings, drop_repeats=drop_repeats)
         except GronkollError:  # the store could not number a new series
             self.engine.rollback()
             raise
-        return self.commit(batch)
+        if drop_repeats and not batch.rows and not batch.unknown:
+            return IngestResult(0, 0, 0, 0, 0, 0.0, repeats=batch.repeats)
+        result = self.commit(batch)
+        return replace(result, repeats=batch.repeats) if batch.repeats else result
 
     def commit(self, batch: Batch) -> IngestResult:
         """Store a processed batch, then save the state of the devices it touched when due."""

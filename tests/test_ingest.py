@@ -107,3 +107,19 @@ def test_a_profile_counter_width_makes_a_drop_a_wrap(minimal_config: Path) -> No
     assert result.energy_wh == pytest.approx(1500)
     with Runtime(settings) as rt:
         assert [e[2] for e in rt.store.events("meter-1")] == ["wrap"]
+
+
+def test_repeats_are_dropped_only_when_asked_and_a_batch_of_only_repeats_stores_nothing(
+    minimal_config: Path,
+) -> None:
+    settings = load_settings(minimal_config)
+    meter = [("meter-1", "energy_wh_total", T0 + i * Q, 1000.0 * i) for i in range(4)]
+    with Runtime(settings) as rt:
+        rt.ingestor.ingest(meter[:3])
+        sent_again = rt.ingestor.ingest(meter[:3], drop_repeats=True)  # an MQTT redelivery
+        assert (sent_again.repeats, sent_again.stored, sent_again.duplicates) == (3, 0, 0)
+        assert rt.ingestor.engine.must_save == set()
+        retried = rt.ingestor.ingest(meter[1:])  # without: older is LATE, the newest a duplicate
+        assert (retried.repeats, retried.stored, retried.duplicates) == (0, 2, 1)
+        assert rt.store.last_times() == {("meter-1", "energy_wh_total"): T0 + 3 * Q}
+    assert day_kwh(minimal_config) == {"meter-1": pytest.approx(3.0)}
