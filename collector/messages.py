@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gronkoll.collector.formats import FORMATS, Decoded, Input
+from gronkoll.collector.formats import Decoded, Input
 from gronkoll.collector.routes import Route, Routes
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
@@ -58,7 +58,7 @@ class Message:
     received_ms: int  # receive time, ms since the epoch UTC
 
 
-@dataclass
+@dataclass(slots=True)
 class Handled:
     """What the pipeline made of one message, ready to be committed."""
 
@@ -141,30 +141,33 @@ class MessagePipeline:
             return Handled(message, route.device, [], [entry], [])
 
     def _decode(self, message: Message, route: Route) -> Handled:
-        configured = route.device in self.configured
-        state = self._state.setdefault(route.device, {}) if configured and route.device else {}
-        decoder = FORMATS[route.mapping.format]
-        decoded: Decoded = decoder.decode(
+        # Called for every message: positional arguments and no calls that are not needed
+        # (a keyword-built Input, an empty list comprehension) save microseconds here.
+        device = route.device
+        configured = self.configured
+        state = self._state.setdefault(device, {}) if device in configured else {}
+        decoded: Decoded = route.decoder.decode(
             Input(
-                topic=message.topic,
-                data=message.payload,
-                received_ms=message.received_ms,
-                mapping=route.mapping,
-                device=route.device,
-                settings=self.settings,
-                state=state,
+                message.topic,
+                message.payload,
+                message.received_ms,
+                route.mapping,
+                device,
+                self.settings,
+                state,
             )
         )
-        if decoded.ignored is not None and not decoded.readings and not decoded.problems:
+        problems = decoded.problems
+        if decoded.ignored is not None and not decoded.readings and not problems:
             self.counts.ignored += 1
-            return Handled(message, route.device, [], [], [], ignored=decoded.ignored)
-        device = route.device or decoded.device
+            return Handled(message, device, [], [], [], ignored=decoded.ignored)
+        device = device or decoded.device
         if device is None:
             reason = "cannot tell the device: " + (
-                "; ".join(decoded.problems) or f"{route.source} names none in this topic"
+                "; ".join(problems) or f"{route.source} names none in this topic"
             )
             return self._quarantined(message, route, None, [reason])
-        if device not in self.configured:
+        if device not in configured:
             reason = f"device {device!r} is not configured"
             if "/" in device:
                 reason += " (a name with a slash needs the device's own mqtt.topic)"
@@ -172,10 +175,11 @@ class MessagePipeline:
         readings = [(device, fld, t, v) for fld, t, v in decoded.readings]
         counts = self._device_counts(device, message)
         counts.readings += len(readings)
-        entries = [self._entry(message, route, device, p) for p in decoded.problems]
-        if entries:
+        entries = []
+        if problems:
+            entries = [self._entry(message, route, device, p) for p in problems]
             counts.quarantined += 1
-            self._log_quarantine(route, device, message.topic, decoded.problems[0])
+            self._log_quarantine(route, device, message.topic, problems[0])
         return Handled(message, device, readings, entries, decoded.meetings)
 
     def _quarantined(
@@ -198,7 +202,7 @@ class MessagePipeline:
             t_ms=message.received_ms,
             topic=message.topic,
             device_id=device,
-            payload=FORMATS[route.mapping.format].redact(message.payload),
+            payload=route.decoder.redact(message.payload),
             payload_bytes=len(message.payload),
             reason=reason,
         )
