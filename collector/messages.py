@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gronkoll.collector.formats import Decoded, Input
 from gronkoll.collector.routes import Route, Routes
@@ -49,9 +49,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One MQTT message as received."""
+class Message(NamedTuple):
+    """One MQTT message as received (a named tuple: made per message, and cheap to make)."""
 
     topic: str
     payload: bytes
