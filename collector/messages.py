@@ -144,7 +144,12 @@ class MessagePipeline:
         # (a keyword-built Input, an empty list comprehension) save microseconds here.
         device = route.device
         configured = self.configured
-        state = self._state.setdefault(device, {}) if device in configured else {}
+        if device is not None and device in configured:
+            state = self._state.get(device)
+            if state is None:  # the device's first message
+                state = self._state[device] = {}
+        else:
+            state = {}
         decoded: Decoded = route.decoder.decode(
             Input(
                 message.topic,

@@ -123,6 +123,11 @@ class Decoder(ABC):
 # -- values -----------------------------------------------------------------------------
 def number(raw: object) -> float | None:
     """A JSON number or numeric text as a float; None for anything else (true, null, "n/a")."""
+    if type(raw) is str:  # numeric text, a plain-number payload: checked before isinstance()s
+        try:
+            return float(raw)
+        except ValueError:
+            return None
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
