@@ -20,9 +20,9 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from gronkoll.collector.formats import FORMATS, Decoded, Input
+from gronkoll.collector.formats import Decoded, Input
 from gronkoll.collector.routes import Route, Routes
 from gronkoll.runtime import Runtime
 from gronkoll.settings import Settings
@@ -50,16 +50,15 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One MQTT message as received."""
+class Message(NamedTuple):
+    """One MQTT message as received (a named tuple: made per message, and cheap to make)."""
 
     topic: str
     payload: bytes
     received_ms: int  # receive time, ms since the epoch UTC
 
 
-@dataclass
+@dataclass(slots=True)
 class Handled:
     """What the pipeline made of one message, ready to be committed."""
 
@@ -142,30 +141,38 @@ class MessagePipeline:
             return Handled(message, route.device, [], [entry], [])
 
     def _decode(self, message: Message, route: Route) -> Handled:
-        configured = route.device in self.configured
-        state = self._state.setdefault(route.device, {}) if configured and route.device else {}
-        decoder = FORMATS[route.mapping.format]
-        decoded: Decoded = decoder.decode(
+        # Called for every message: positional arguments and no calls that are not needed
+        # (a keyword-built Input, an empty list comprehension) save microseconds here.
+        device = route.device
+        configured = self.configured
+        if device is not None and device in configured:
+            state = self._state.get(device)
+            if state is None:  # the device's first message
+                state = self._state[device] = {}
+        else:
+            state = {}
+        decoded: Decoded = route.decoder.decode(
             Input(
-                topic=message.topic,
-                data=message.payload,
-                received_ms=message.received_ms,
-                mapping=route.mapping,
-                device=route.device,
-                settings=self.settings,
-                state=state,
+                message.topic,
+                message.payload,
+                message.received_ms,
+                route.mapping,
+                device,
+                self.settings,
+                state,
             )
         )
-        if decoded.ignored is not None and not decoded.readings and not decoded.problems:
+        problems = decoded.problems
+        if decoded.ignored is not None and not decoded.readings and not problems:
             self.counts.ignored += 1
-            return Handled(message, route.device, [], [], [], ignored=decoded.ignored)
-        device = route.device or decoded.device
+            return Handled(message, device, [], [], [], ignored=decoded.ignored)
+        device = device or decoded.device
         if device is None:
             reason = "cannot tell the device: " + (
-                "; ".join(decoded.problems) or f"{route.source} names none in this topic"
+                "; ".join(problems) or f"{route.source} names none in this topic"
             )
             return self._quarantined(message, route, None, [reason])
-        if device not in self.configured:
+        if device not in configured:
             reason = f"device {device!r} is not configured"
             if "/" in device:
                 reason += " (a name with a slash needs the device's own mqtt.topic)"
@@ -173,10 +180,11 @@ class MessagePipeline:
         readings = [(device, fld, t, v) for fld, t, v in decoded.readings]
         counts = self._device_counts(device, message)
         counts.readings += len(readings)
-        entries = [self._entry(message, route, device, p) for p in decoded.problems]
-        if entries:
+        entries = []
+        if problems:
+            entries = [self._entry(message, route, device, p) for p in problems]
             counts.quarantined += 1
-            self._log_quarantine(route, device, message.topic, decoded.problems[0])
+            self._log_quarantine(route, device, message.topic, problems[0])
         return Handled(message, device, readings, entries, decoded.meetings)
 
     def _quarantined(
@@ -199,7 +207,7 @@ class MessagePipeline:
             t_ms=message.received_ms,
             topic=message.topic,
             device_id=device,
-            payload=FORMATS[route.mapping.format].redact(message.payload),
+            payload=route.decoder.redact(message.payload),
             payload_bytes=len(message.payload),
             reason=reason,
         )

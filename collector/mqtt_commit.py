@@ -90,10 +90,32 @@ class BatchCommitter:
         if self._forget:
             self.journal.forget()
             self._forget = False
+        fresh: list[bool] | None = None  # which messages are taken the first time; None: all
+        if any(d.dup for d in batch):
+            messages, new, fresh = self._read_as_first(batch, keys)
+        else:  # the usual batch: every message is taken the first time, at its receive time
+            messages = [Message(d.topic, d.payload, d.received_ms) for d in batch]
+            new = [(key, d.received_ms) for key, d in zip(keys, batch, strict=True)]
+        handled = [self.pipeline.handle(m) for m in messages]
+        with self.lock:
+            self.journal.record(new)
+            result = self.pipeline.commit(self.runtime, handled)
+        if fresh is not None:
+            handled = [h for h, f in zip(handled, fresh, strict=True) if f]
+        self._note_activity(handled)
+        return Committed(len(batch), len(batch) - len(new), result.stored, result.quarantined)
+
+    def _read_as_first(
+        self, batch: Sequence[Delivery], keys: list[int]
+    ) -> tuple[list[Message], list[tuple[int, int]], list[bool]]:
+        """A batch with resends as messages, each resend as of its first receive time.
+
+        Also (key, receive time) of the messages taken the first time, and which those are.
+        """
         resent = [k for k, d in zip(keys, batch, strict=True) if d.dup]
-        known = self.journal.lookup(resent) if resent else {}
+        known = self.journal.lookup(resent)
         messages: list[Message] = []
-        new: list[tuple[int, int]] = []  # (key, receive time) of messages taken the first time
+        new: list[tuple[int, int]] = []
         fresh: list[bool] = []
         first: dict[int, int] = {}
         for key, d in zip(keys, batch, strict=True):
@@ -104,25 +126,25 @@ class BatchCommitter:
                 new.append((key, at))
             first[key] = at
             messages.append(Message(d.topic, d.payload, at))
-        handled = [self.pipeline.handle(m) for m in messages]
-        with self.lock:
-            self.journal.record(new)
-            result = self.pipeline.commit(self.runtime, handled)
-        self._note_activity(h for h, f in zip(handled, fresh, strict=True) if f)
-        return Committed(len(batch), len(batch) - len(new), result.stored, result.quarantined)
+        return messages, new, fresh
 
     def _note_activity(self, handled: Iterable[Handled]) -> None:
         """Count first-time messages per configured device (a resend is not a new message)."""
+        configured = self.pipeline.configured
+        activity = self._activity
         for h in handled:
-            if h.device not in self.pipeline.configured:
+            device = h.device
+            if device is None or device not in configured:
                 continue
-            a = self._activity.get(h.device)
+            a = activity.get(device)
             if a is None:
-                a = self._activity[h.device] = Activity()
+                a = activity[device] = Activity()
             a.messages += 1
-            a.quarantined += bool(h.quarantine)
-            if h.message.received_ms >= a.last_ms:
-                a.last_ms, a.last_topic = h.message.received_ms, h.message.topic
+            if h.quarantine:
+                a.quarantined += 1
+            message = h.message
+            if message.received_ms >= a.last_ms:
+                a.last_ms, a.last_topic = message.received_ms, message.topic
 
     def save_activity(self, *, due_only: bool) -> None:
         """Save the devices' message counts; raises GronkollError, keeping nothing unsaved."""

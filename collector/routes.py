@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gronkoll.collector.formats import FORMATS
+from gronkoll.collector.formats import FORMATS, Decoder
 from gronkoll.errors import ConfigError
 from gronkoll.fields import FIELDS, base_field
 from gronkoll.settings import MqttMapping, Settings
@@ -34,6 +34,7 @@ class Route:
     mapping: MqttMapping
     device: str | None  # None: the format names it from the topic, or the payload does
     source: str  # the config key, e.g. devices[3].mqtt or mqtt.subscriptions[0]
+    decoder: Decoder  # the mapping's format, looked up once per topic, not per message
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class Routes:
                     f"{other.device!r}'s topic ({other.source})"
                 )
             _check_mapping(settings, dev.mqtt, key)
-            self._exact[dev.mqtt.topic] = Route(dev.mqtt, dev.id, key)
+            self._exact[dev.mqtt.topic] = Route(dev.mqtt, dev.id, key, FORMATS[dev.mqtt.format])
         subscriptions = settings.mqtt.subscriptions if settings.mqtt else []
         for i, sub in enumerate(subscriptions):
             key = f"mqtt.subscriptions[{i}]"
@@ -111,7 +112,7 @@ class Routes:
                     device = device or None  # an empty level names nothing
                 else:
                     device = FORMATS[f.mapping.format].device_from_topic(topic)
-                return Route(f.mapping, device, f.source)
+                return Route(f.mapping, device, f.source, FORMATS[f.mapping.format])
         return None
 
     def topic_filters(self) -> list[str]:

@@ -12,7 +12,8 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any, ClassVar, NamedTuple
 
 from gronkoll.fields import STATE_CODES, STATES, base_field, unit_of
 from gronkoll.settings import MqttMapping, Settings
@@ -21,15 +22,21 @@ from gronkoll.statedb import MeetingEvent
 #: Quarantined payloads are kept up to this many bytes (4 KiB).
 MAX_PAYLOAD_BYTES = 4096
 
+#: Distinct JSON pointers whose tokens are remembered (a configuration names a few).
+POINTERS_CACHED = 1024
+
 #: Fields whose value may be below zero; every other field is a physical amount.
 MAY_BE_NEGATIVE = frozenset({"temperature_c"})
 #: Fields whose values are codes, checked one by one in impossible().
 CODED = frozenset({"state", "user_present"})
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """One message as a decoder sees it."""
+class Input(NamedTuple):
+    """One message as a decoder sees it.
+
+    A named tuple, made once per message: as immutable as a frozen dataclass, whose
+    __init__ (a call of object.__setattr__ per field) cost 2 us a message.
+    """
 
     topic: str
     data: bytes
@@ -62,11 +69,14 @@ class Decoded:
             if 0.0 <= scaled < math.inf and fld not in CODED and "[" not in fld:
                 self.readings.append((fld, t_ms, float(scaled)))
                 return
-        value = number(raw)
+        value = number(raw)  # numeric text (a plain-number payload), or not a number at all
         if value is None:
             self.problem(f"{label}: {_show(raw)} is not a number")
             return
         value *= scale
+        if 0.0 <= value < math.inf and fld not in CODED and "[" not in fld:
+            self.readings.append((fld, t_ms, value))  # what impossible() accepts, without calls
+            return
         why = impossible(fld, value)
         if why is not None:
             unit = unit_of(fld)
@@ -113,6 +123,11 @@ class Decoder(ABC):
 # -- values -----------------------------------------------------------------------------
 def number(raw: object) -> float | None:
     """A JSON number or numeric text as a float; None for anything else (true, null, "n/a")."""
+    if type(raw) is str:  # numeric text, a plain-number payload: checked before isinstance()s
+        try:
+            return float(raw)
+        except ValueError:
+            return None
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
@@ -189,11 +204,8 @@ def json_object(data: bytes, out: Decoded) -> dict[str, Any] | None:
 
 def resolve_pointer(doc: Any, pointer: str) -> tuple[bool, Any]:
     """(found, value) at an RFC 6901 JSON pointer such as /el/effekt or /phases/0."""
-    if pointer == "":
-        return True, doc
     node = doc
-    for token in pointer[1:].split("/"):
-        key = token.replace("~1", "/").replace("~0", "~")  # RFC 6901 section 4: ~1 first
+    for key in pointer_keys(pointer):
         if isinstance(node, dict):
             if key not in node:
                 return False, None
@@ -208,6 +220,18 @@ def resolve_pointer(doc: Any, pointer: str) -> tuple[bool, Any]:
         else:
             return False, None
     return True, node
+
+
+@lru_cache(maxsize=POINTERS_CACHED)
+def pointer_keys(pointer: str) -> tuple[str, ...]:
+    """An RFC 6901 pointer's reference tokens, unescaped: /a~1b/0 -> ('a/b', '0').
+
+    Cached: a mapping's few pointers are resolved in every message of its topics.
+    """
+    if pointer == "":
+        return ()
+    # RFC 6901 section 4: ~1 first, then ~0
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
 
 
 def redact_to_schema(

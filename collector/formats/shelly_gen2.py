@@ -18,6 +18,8 @@ Component 0 is the device's own; others are kept as measurements (`power_w[1]`..
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gronkoll.collector.formats.base import (
@@ -34,6 +36,9 @@ from gronkoll.fields import row_field
 
 COMPONENT = re.compile(r"(switch|pm1):(\d+)")
 NOTIFY_METHODS = frozenset({"NotifyStatus", "NotifyFullStatus"})
+
+#: Components whose names (field names, labels) are remembered; a device has a few.
+COMPONENTS_CACHED = 1024
 
 #: status key -> field
 MEASUREMENTS: tuple[tuple[str, str], ...] = (
@@ -61,12 +66,13 @@ class ShellyGen2(Decoder):
         out = Decoded()
         if "/status/" in msg.topic:
             key = msg.topic.rsplit("/status/", 1)[1]
-            if COMPONENT.fullmatch(key) is None:
+            component = _component_named(key)
+            if component is None:
                 out.ignored = f"status of {key}, not a metering switch"
                 return out
             obj = json_object(msg.data, out)
             if obj is not None:
-                _component(key, obj, msg.received_ms, msg, out)
+                _component(component, obj, msg.received_ms, msg, out)
                 if not out.readings and not out.problems:
                     out.ignored = f"{key} status without metering fields"
             return out
@@ -92,9 +98,10 @@ class ShellyGen2(Decoder):
                 out.problem(f"params.ts: {params['ts']!r} is not a Unix time")
             t = believable(device_t, msg, out, "params.ts")
         for key, status in params.items():
-            if COMPONENT.fullmatch(key) is not None:
+            component = _component_named(key)
+            if component is not None:
                 if isinstance(status, dict):
-                    _component(key, status, t, msg, out)
+                    _component(component, status, t, msg, out)
                 else:
                     out.problem(f"params.{key} is not an object")
         if not out.readings and not out.problems:
@@ -102,21 +109,49 @@ class ShellyGen2(Decoder):
         return out
 
 
-def _component(key: str, status: dict[str, Any], t: int, msg: Input, out: Decoded) -> None:
-    """Read the metering fields one component's (partial) status holds."""
+@dataclass(frozen=True, slots=True)
+class _Component:
+    """One component's field names and problem labels, worked out once per component key."""
+
+    key: str  # switch:0, pm1:1...
+    measurements: tuple[tuple[str, str, str], ...]  # (status key, field, label)
+    temperature: tuple[str, str]  # (field, label) of temperature.tC
+    energy: tuple[str, str]  # (field, label) of aenergy.total
+
+
+@lru_cache(maxsize=COMPONENTS_CACHED)
+def _component_named(key: str) -> _Component | None:
+    """The metering component a status key names (switch:<n>, pm1:<n>), else None."""
     match = COMPONENT.fullmatch(key)
-    channel = match.group(2) if match else "0"
+    if match is None:
+        return None
+    channel = match.group(2)
 
     def fld(name: str) -> str:
         return name if channel == "0" else row_field(name, channel)
 
-    for skey, name in MEASUREMENTS:
+    return _Component(
+        key=key,
+        measurements=tuple((skey, fld(name), f"{key}.{skey}") for skey, name in MEASUREMENTS),
+        temperature=(fld("temperature_c"), f"{key}.temperature.tC"),
+        energy=(fld("energy_wh_total"), f"{key}.aenergy.total"),
+    )
+
+
+def _component(
+    component: _Component, status: dict[str, Any], t: int, msg: Input, out: Decoded
+) -> None:
+    """Read the metering fields one component's (partial) status holds."""
+    key = component.key
+    for skey, fld, label in component.measurements:
         # NotifyStatus sends a key that left the status as null (General/Notifications)
-        if status.get(skey) is not None:
-            out.add(fld(name), t, status[skey], label=f"{key}.{skey}")
+        raw = status.get(skey)
+        if raw is not None:
+            out.add(fld, t, raw, label=label)
     temperature = status.get("temperature")
     if isinstance(temperature, dict) and temperature.get("tC") is not None:
-        out.add(fld("temperature_c"), t, temperature["tC"], label=f"{key}.temperature.tC")
+        fld, label = component.temperature
+        out.add(fld, t, temperature["tC"], label=label)
     if status.get("aenergy") is not None:
         aenergy = status["aenergy"]
         if not isinstance(aenergy, dict) or "total" not in aenergy:
@@ -129,4 +164,5 @@ def _component(key: str, status: dict[str, Any], t: int, msg: Input, out: Decode
                 out.problem(f"{key}.aenergy.minute_ts: {aenergy['minute_ts']!r} is not a Unix time")
             else:
                 energy_t = believable(minute, msg, out, f"{key}.aenergy.minute_ts")
-        out.add(fld("energy_wh_total"), energy_t, aenergy["total"], label=f"{key}.aenergy.total")
+        fld, label = component.energy
+        out.add(fld, energy_t, aenergy["total"], label=label)

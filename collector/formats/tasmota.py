@@ -42,13 +42,13 @@ def _first(values: list[float]) -> float:
     return values[0]
 
 
-#: (ENERGY key, field, how channels combine, scale to the field's unit)
-MEASUREMENTS: tuple[tuple[str, str, Combine, float], ...] = (
-    ("Power", "power_w", sum, 1.0),
-    ("ApparentPower", "apparent_power_va", sum, 1.0),
-    ("Current", "current_a", sum, 1.0),
-    ("Voltage", "voltage_v", _first, 1.0),
-    ("Frequency", "frequency_hz", _first, 1.0),
+#: (ENERGY key, field, how channels combine, scale to the field's unit, label of a problem)
+MEASUREMENTS: tuple[tuple[str, str, Combine, float, str], ...] = (
+    ("Power", "power_w", sum, 1.0, "ENERGY.Power"),
+    ("ApparentPower", "apparent_power_va", sum, 1.0, "ENERGY.ApparentPower"),
+    ("Current", "current_a", sum, 1.0, "ENERGY.Current"),
+    ("Voltage", "voltage_v", _first, 1.0, "ENERGY.Voltage"),
+    ("Frequency", "frequency_hz", _first, 1.0, "ENERGY.Frequency"),
 )
 
 
@@ -66,7 +66,8 @@ class Tasmota(Decoder):
     def decode(self, msg: Input) -> Decoded:
         """Period, Total, Power, ApparentPower, Voltage, Current, Frequency at the payload's Time."""
         out = Decoded()
-        if msg.topic.rsplit("/", 1)[-1] != "SENSOR":
+        topic = msg.topic
+        if not (topic.endswith("/SENSOR") or topic == "SENSOR"):  # the last level, unsplit
             out.ignored = "not a Tasmota SENSOR telemetry topic (STATE, LWT, RESULT...)"
             return out
         obj = json_object(msg.data, out)
@@ -99,9 +100,12 @@ class Tasmota(Decoder):
             out.add("energy_wh_total", t, total, label="ENERGY.Total", scale=1000)
         else:
             out.problem("ENERGY has neither Period nor Total: no energy in this message")
-        for key, fld, combine, scale in MEASUREMENTS:
-            if key in energy and energy[key] is not None:
-                out.add(fld, t, _channels(energy[key], combine), label=f"ENERGY.{key}", scale=scale)
+        for key, fld, combine, scale, label in MEASUREMENTS:
+            raw = energy.get(key)
+            if raw is not None:
+                if isinstance(raw, list):  # several channels (most devices send one number)
+                    raw = _channels(raw, combine)
+                out.add(fld, t, raw, label=label, scale=scale)
         return out
 
 

@@ -649,6 +649,24 @@ def test_the_journal_keeps_each_sessions_newest_keys_and_their_first_receive_tim
 
 
 @pytest.mark.integration
+def test_the_journal_writes_a_batch_of_many_keys_in_order(
+    state_db: StateDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 250 keys: two INSERTs of ROWS_PER_INSERT rows and 50 rows one by one, in their order
+    monkeypatch.setattr(mqtt_journal, "KEEP_KEYS", 120)
+    assert mqtt_journal.ROWS_PER_INSERT == 100
+    journal = DeliveryJournal(state_db, "gronkoll-collector@127.0.0.1:1883")
+    keys = [
+        (message_key(i % 65_535 + 1, f"tele/p{i}/SENSOR", b"{}"), 1_000 + i) for i in range(250)
+    ]
+    journal.record(keys)
+    assert journal.keys() == 250
+    again = DeliveryJournal(state_db, "gronkoll-collector@127.0.0.1:1883")  # the newest 120
+    assert again.lookup(k for k, _ in keys) == dict(keys[130:])
+    assert journal.lookup(k for k, _ in keys) == dict(keys[130:])
+
+
+@pytest.mark.integration
 def test_device_activity_adds_up_across_saves(state_db: StateDB) -> None:
     journal = DeliveryJournal(state_db, "gronkoll-collector@127.0.0.1:1883")
     journal.save_activity({"p1": Activity(3, 1, 1_738_573_200_000, "tele/p1/SENSOR")})
