@@ -20,6 +20,7 @@ is forwarded to the collector's process, so its warnings land where the collecto
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import signal
@@ -195,6 +196,7 @@ def serve(
     # The collector migrated the state database before it started us.
     with Runtime(settings, state_save_s=state_save_s, migrate_state=False) as runtime:
         committer: BatchCommitter | None = None
+        heap = LongLived()
         while True:
             try:
                 request = conn.recv()
@@ -220,7 +222,32 @@ def serve(
                 break
             if request[0] == "stop":
                 break
+            if committer is not None:
+                heap.settle(committer.runtime.ingestor.engine.series_count)
     conn.close()
+
+
+class LongLived:
+    """Keeps the worker's long-lived objects out of the cyclic garbage collector's passes.
+
+    The worker holds hundreds of thousands of objects for its whole life (the settings, each
+    series' integration state) and makes many short-lived ones per message; every full
+    collection walked all of them again, about a tenth of the worker's time. `gc.freeze()`
+    moves every object alive to a generation the collector skips (reference counting still
+    frees them; only a reference cycle among them would stay). It is done after start-up and
+    again whenever the engine keeps state for a tenth more series than at the last freeze (new
+    devices heard from), after a full collection so that no garbage is frozen.
+    """
+
+    def __init__(self) -> None:
+        self.frozen_at = -1  # series count at the last freeze
+
+    def settle(self, series: int) -> None:
+        """Freeze what is alive now if the engine's state grew enough since the last time."""
+        if series > self.frozen_at * 1.1 + 100 or self.frozen_at < 0:
+            gc.collect()
+            gc.freeze()
+            self.frozen_at = series
 
 
 def _answer(committer: BatchCommitter, request: tuple[Any, ...]) -> Any:

@@ -171,6 +171,11 @@ class EnergyEngine:
             marks.pop(device, None)
         self.settle()
 
+    @property
+    def series_count(self) -> int:
+        """How many (device, field) series the engine keeps state for."""
+        return len(self._index)
+
     def last_time(self, device: str, fld: str) -> int | None:
         """Time (ms) of the newest reading processed for a device's field."""
         s = self._index.get((device, fld))
