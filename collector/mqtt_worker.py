@@ -20,6 +20,7 @@ is forwarded to the collector's process, so its warnings land where the collecto
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import logging.handlers
@@ -181,7 +182,7 @@ class _PipeQueue:
         self.lock = threading.Lock()
 
     def put_nowait(self, record: logging.LogRecord) -> None:
-        with self.lock:
+        with self.lock, contextlib.suppress(OSError):  # the collector is gone: nobody to tell
             self.logs.send(record)
 
 

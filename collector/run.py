@@ -22,6 +22,7 @@ acknowledges messages until none came for DRAIN_QUIET_S (at most DRAIN_MAX_S), a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -252,23 +253,26 @@ def collect(
                 )
             results: list[PollResult] = []
             started = time.monotonic()
+            # A service takes SIGTERM from before its first message on: a stop asked for while
+            # it starts up is a clean stop too.
+            signals = contextlib.nullcontext() if once else _signals_stop(stop)
             try:
-                if ingest is not None:
-                    ingest.start()
-                if once:
-                    if devices:
-                        results = await poller.poll_once()
+                with signals:
                     if ingest is not None:
-                        mqtt_error = await asyncio.to_thread(
-                            ingest.drain,
-                            connect_s=DRAIN_CONNECT_S,
-                            quiet_s=DRAIN_QUIET_S,
-                            max_s=DRAIN_MAX_S,
-                        )
-                        mqtt_s = time.monotonic() - started
-                else:
-                    _log_start(settings, devices, ingest)
-                    with _signals_stop(stop):
+                        ingest.start()
+                    if once:
+                        if devices:
+                            results = await poller.poll_once()
+                        if ingest is not None:
+                            mqtt_error = await asyncio.to_thread(
+                                ingest.drain,
+                                connect_s=DRAIN_CONNECT_S,
+                                quiet_s=DRAIN_QUIET_S,
+                                max_s=DRAIN_MAX_S,
+                            )
+                            mqtt_s = time.monotonic() - started
+                    else:
+                        _log_start(settings, devices, ingest)
                         if devices:
                             await poller.run(stop)
                         else:

@@ -113,6 +113,14 @@ class Collector:
     def wait_log(self, text: str, count: int = 1) -> None:
         wait_for(lambda: self.log().count(text) >= count, f"{text!r} in the collector's log")
 
+    def children(self) -> set[int]:
+        """The collector's child processes."""
+        assert self.proc is not None
+        pids: set[int] = set()
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids.update(int(p) for p in (task / "children").read_text().split())
+        return pids
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
@@ -127,6 +135,15 @@ class Collector:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process is still there (a zombie no longer counts)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 @pytest.fixture
@@ -318,11 +335,16 @@ def stream_expected() -> dict[tuple[str, str], list[float]]:
     }
 
 
-def publish_in_background(port: int, messages: list[tuple[str, str]]) -> threading.Thread:
+def publish_in_background(
+    port: int, messages: list[tuple[str, str]], pause_s: float = 0.0
+) -> threading.Thread:
+    """Publish 500 messages at a time, pause_s apart (a stream, not one burst)."""
+
     def publish() -> None:
         publisher = Publisher(port)
         for i in range(0, len(messages), 500):
             publisher.publish_all(messages[i : i + 500])
+            time.sleep(pause_s)
         publisher.close()
 
     thread = threading.Thread(target=publish, name="publisher")
@@ -345,16 +367,24 @@ def test_a_collector_killed_mid_stream_stores_every_reading_exactly_once(
     collectors.append(collector)
     collector.start()
     total = STREAM_DEVICES * STREAM_ROUNDS
-    publisher = publish_in_background(mosquitto.port, stream(prefix, range(STREAM_ROUNDS)))
+    # paced, so that the collector (faster than the stream) is killed while messages flow
+    publisher = publish_in_background(
+        mosquitto.port, stream(prefix, range(STREAM_ROUNDS)), pause_s=0.1
+    )
     for kill_at in (total // 4, total * 3 // 5):
         wait_for(lambda n=kill_at: stored_count(data) >= n, f"{kill_at} readings stored")
+        workers = collector.children()
+        assert len(workers) == 1  # the commit worker, and nothing else
         collector.kill()  # SIGKILL: no clean-up at all, perhaps mid-commit
+        # its commit worker ends with it rather than finish beside the next collector
+        wait_for(lambda w=workers: not any(alive(pid) for pid in w), "the worker to end")
         collector.start()
     publisher.join()
     wait_for(lambda: stored_count(data) >= total, f"all {total} readings stored", 120)
+    collector.wait_log("taking MQTT messages", 3)  # the last one is up, not starting
     assert collector.stop() == 0
     log = collector.log()
-    assert "Traceback" not in log and log.count("resumed session") >= 2
+    assert "Traceback" not in log and log.count("resumed session") >= 2, log
     code, out, _ = run(capsys, config, "collect", "--once")
     assert code == 0 and " 0 messages in" in out  # everything was acknowledged
 
