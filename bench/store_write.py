@@ -40,7 +40,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
-from gronkoll.collector.messages import Message, MessagePipeline, _newer_than_processed
+from gronkoll.collector.messages import Message, MessagePipeline
 from gronkoll.energy import Batch, EnergyEngine
 from gronkoll.runtime import Runtime
 from gronkoll.settings import load_settings
@@ -74,7 +74,7 @@ def record(
         for start in range(0, len(messages), size):
             handled = [pipeline.handle(m) for m in messages[start : start + size]]
             readings = [r for h in handled for r in h.readings]
-            batch = ingestor.engine.process(_newer_than_processed(rt, readings))
+            batch = ingestor.engine.process(readings, drop_repeats=True)
             ingestor.store.write(batch, ingestor.attribution)
             ingestor.engine.settle()
             batches.append(batch)
