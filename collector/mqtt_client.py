@@ -25,7 +25,7 @@ disconnecting) and changes three things:
   same four bytes in MQTT 5 when the reason is success) of a committed batch as one write.
 
 It overrides paho's private ``_sock_recv`` and ``_packet_read`` and uses ``_packet_queue`` and
-``_in_packet``, the same in paho-mqtt 2.1 and 2.2 (pyproject.toml allows no other); the MQTT
+``_in_packet``, the same in paho-mqtt 2.1 and 2.2 (pyproject.toml pins ``>=2.1,<2.3``); the MQTT
 tests against a real Mosquitto go through every one of them. A new connection starts with an
 empty buffer.
 """
