@@ -38,6 +38,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from gronkoll.errors import StoreError, StoreUnavailable
+from gronkoll.multirow_insert import insert_rows, param_mark
 from gronkoll.statedb import DeviceStatus, MqttSeen, StateDB
 
 #: Keys kept per session: one per packet id a broker can have unacknowledged at once.
@@ -47,17 +48,9 @@ PRUNE_EVERY = 8_192
 _CHUNK = 500  # parameters per IN (...) query, under every database's limit
 
 
-#: Keys go in through the driver (SQLite's and psycopg's parameter marks), this many rows to
-#: an INSERT: SQLite 3.40 takes a 100-row INSERT for 0.7 us a row, an executemany for 1.8.
-#: The few rows left over go in one by one: a statement of every other length would have to
-#: be parsed anew (0.4 ms for 450 rows).
-ROWS_PER_INSERT = 100  # 300 parameters: under SQLite's oldest limit (999) and PostgreSQL's
-INSERT = "INSERT INTO mqtt_seen (session, key, received_ms) VALUES "
-
-
-def insert_sql(mark: str, rows: int) -> str:
-    """An INSERT of rows journal rows, with the driver's parameter mark (? or %s)."""
-    return INSERT + ", ".join([f"({mark}, {mark}, {mark})"] * rows)
+#: Keys go in through the driver in multi-row INSERTs (gronkoll/multirow_insert.py): SQLite
+#: 3.40 takes them for under 0.7 us a row, an executemany of one row a statement for 1.8.
+INSERT = "INSERT INTO mqtt_seen (session, key, received_ms)"
 
 
 def message_key(mid: int, topic: str, payload: bytes) -> int:
@@ -86,9 +79,7 @@ class DeliveryJournal:
         self.state = state
         self.session = session
         self._seen = cast(Table, MqttSeen.__table__)
-        mark = "?" if state.engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_one = insert_sql(mark, 1)
-        self._insert_many = insert_sql(mark, ROWS_PER_INSERT)
+        self._mark = param_mark(state.engine.dialect.paramstyle)
         self._status = cast(Table, DeviceStatus.__table__)
         self._added = 0
         self._keys: OrderedDict[int, int] = OrderedDict()  # key -> first receive ms, oldest first
@@ -127,17 +118,14 @@ class DeliveryJournal:
             return
         seen = self._seen
         session = self.session
-        whole = len(keys) - len(keys) % ROWS_PER_INSERT
         with _translated("write the MQTT redelivery journal"), self.state.engine.begin() as conn:
             # Through the driver: SQLAlchemy's per-row work cost 5 us a message.
-            for i in range(0, whole, ROWS_PER_INSERT):
-                chunk = keys[i : i + ROWS_PER_INSERT]
-                conn.exec_driver_sql(
-                    self._insert_many, tuple(x for k, ms in chunk for x in (session, k, ms))
-                )
-            if whole < len(keys):
-                rest = [(session, k, ms) for k, ms in keys[whole:]]
-                conn.exec_driver_sql(self._insert_one, rest)
+            insert_rows(
+                conn.exec_driver_sql,
+                INSERT,
+                [(session, k, ms) for k, ms in keys],
+                mark=self._mark,
+            )
             if self._added + len(keys) >= PRUNE_EVERY:
                 oldest_kept = (
                     select(seen.c.id)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from gronkoll.errors import StoreError
-from gronkoll.multirow_insert import insert_rows
+from gronkoll.multirow_insert import insert_rows, param_mark
 from gronkoll.state_base import Base, StateConnection, UtcDateTime, _now, _safe_url
 
 
@@ -93,10 +93,8 @@ class DeviceStateStore(StateConnection):
         with self._session() as s:
             return {r.device_id: json.loads(r.state) for r in s.scalars(select(IntegrationState))}
 
-    def save_integration_states(
-        self, states: Mapping[str, Mapping[str, Any]] | Iterable[tuple[str, Mapping[str, Any]]]
-    ) -> None:
-        """Save integration states (device -> state, or (device, state) pairs) in one transaction.
+    def save_integration_states(self, states: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Save integration states, (device, state) pairs, in one transaction.
 
         The collector saves every device it heard from every few seconds (10,000 devices a
         time in bench/mqtt_ingest.py), so this is shaped for bulk: pairs are encoded as they
@@ -108,8 +106,7 @@ class DeviceStateStore(StateConnection):
         """
         # The same text as json.dumps(state, separators=(",", ":")); no cycles to look for.
         encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-        pairs = states.items() if isinstance(states, Mapping) else states
-        texts = {device: encode(state) for device, state in pairs}  # each device once
+        texts = {device: encode(state) for device, state in states}  # each device once
         if not texts:
             return
         table = cast(Table, IntegrationState.__table__)
@@ -123,7 +120,7 @@ class DeviceStateStore(StateConnection):
                     [(device, text, stamp) for device, text in texts.items()],
                     tail="ON CONFLICT (device_id) DO UPDATE "
                     "SET state = excluded.state, updated_at = excluded.updated_at",
-                    mark="?" if dialect.paramstyle == "qmark" else "%s",
+                    mark=param_mark(dialect.paramstyle),
                 )
         except SQLAlchemyError as err:
             raise StoreError(

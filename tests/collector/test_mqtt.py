@@ -40,6 +40,7 @@ from mqtt_traffic import (
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from gronkoll import multirow_insert
 from gronkoll.collector import mqtt_client, mqtt_ingest, mqtt_journal
 from gronkoll.collector.messages import MessagePipeline
 from gronkoll.collector.mqtt import Delivery, MqttRefused, new_client
@@ -652,9 +653,9 @@ def test_the_journal_keeps_each_sessions_newest_keys_and_their_first_receive_tim
 def test_the_journal_writes_a_batch_of_many_keys_in_order(
     state_db: StateDB, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 250 keys: two INSERTs of ROWS_PER_INSERT rows and 50 rows one by one, in their order
+    # 250 keys: three INSERTs of ROWS_PER_STATEMENT rows and 58 rows one by one, in order
     monkeypatch.setattr(mqtt_journal, "KEEP_KEYS", 120)
-    assert mqtt_journal.ROWS_PER_INSERT == 100
+    assert multirow_insert.ROWS_PER_STATEMENT == 64
     journal = DeliveryJournal(state_db, "gronkoll-collector@127.0.0.1:1883")
     keys = [
         (message_key(i % 65_535 + 1, f"tele/p{i}/SENSOR", b"{}"), 1_000 + i) for i in range(250)

@@ -36,9 +36,9 @@ def test_api_keys_are_stored_hashed_verified_and_revoked(state_db: StateDB) -> N
 
 def test_integration_state_round_trips(state_db: StateDB) -> None:
     first = {"series": {"power_w": [1, 2.5, None, 0.0]}, "covered_since": None, "power_since": 1}
-    state_db.save_integration_states({"pc-1": first, "pc-2": first})
+    state_db.save_integration_states({"pc-1": first, "pc-2": first}.items())
     second = {**first, "power_since": 7}
-    state_db.save_integration_states({"pc-1": second})
+    state_db.save_integration_states({"pc-1": second}.items())
     assert state_db.load_integration_states() == {"pc-1": second, "pc-2": first}
 
 
@@ -64,7 +64,7 @@ def test_integration_state_rows_keep_their_format_and_time(state_db: StateDB) ->
     with state_db.session() as s, s.begin():
         s.add(IntegrationState(device_id="pc-old", state=older, updated_at=before))
     state = {"series": {"power_w": [9, 2.25, 8, 0.5]}, "covered_since": 3, "delta_since": None}
-    state_db.save_integration_states({"pc-old": state, "pc-new": state})
+    state_db.save_integration_states({"pc-old": state, "pc-new": state}.items())
     with state_db.session() as s:
         rows = {r.device_id: r for r in s.scalars(select(IntegrationState))}
     assert rows["pc-new"].state == json.dumps(state, separators=(",", ":"))
@@ -72,7 +72,7 @@ def test_integration_state_rows_keep_their_format_and_time(state_db: StateDB) ->
     for row in rows.values():
         stamp = row.updated_at.replace(tzinfo=row.updated_at.tzinfo or UTC)
         assert before <= stamp <= datetime.now(UTC)
-    state_db.save_integration_states({"pc-other": state})
+    state_db.save_integration_states({"pc-other": state}.items())
     assert state_db.load_integration_states() == {
         d: state for d in ("pc-old", "pc-new", "pc-other")
     }
