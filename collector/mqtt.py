@@ -46,7 +46,7 @@ class Delivery(NamedTuple):
     generation: int  # the connection it came on
 
 
-ClientFactory = Callable[[Settings], paho.Client]
+ClientFactory = Callable[[Settings], CollectorClient]
 
 
 def tls_files(settings: Settings) -> dict[str, str] | None:
@@ -70,7 +70,7 @@ def tls_files(settings: Settings) -> dict[str, str] | None:
     return files
 
 
-def new_client(settings: Settings) -> paho.Client:
+def new_client(settings: Settings) -> CollectorClient:
     """A paho client built from the mqtt settings (not connected); the factory tests wrap."""
     mqtt = settings.mqtt
     if mqtt is None:

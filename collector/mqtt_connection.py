@@ -55,7 +55,6 @@ from gronkoll.collector.mqtt import (
     Outage,
     new_client,
 )
-from gronkoll.collector.mqtt_client import CollectorClient
 from gronkoll.collector.mqtt_topics import subscription_filters
 from gronkoll.errors import ConfigError, GronkollError
 from gronkoll.settings import Settings
@@ -111,8 +110,7 @@ class MqttConnection:
         self.client.on_disconnect = self._disconnected
         self.client.on_message = self._message
         self.client.on_subscribe = self._subscribed
-        if isinstance(self.client, CollectorClient):  # plain PUBLISH packets come straight
-            self.client.intake = self._intake
+        self.client.intake = self._intake  # plain PUBLISH packets come straight
         self.outage = Outage(f"MQTT broker {self.address}")
         self.fatal: GronkollError | None = None
         self.ever_connected = False
@@ -207,8 +205,7 @@ class MqttConnection:
             if sock is None:
                 return
             pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
-            if isinstance(client, CollectorClient):  # bytes it read ahead of paho
-                pending += client.buffered()
+            pending += client.buffered()  # bytes it read ahead of paho
             writes = [sock] if client.want_write() else []
             try:
                 readable, writable, _ = select.select(
@@ -251,14 +248,9 @@ class MqttConnection:
                 elif d.qos == 2:
                     client.ack(d.mid, d.qos)
                     self.acks_sent += 1
-        if not mids:
-            return
-        if isinstance(client, CollectorClient):
+        if mids:
             client.ack_many(mids)
-        else:
-            for mid in mids:
-                client.ack(mid, 1)
-        self.acks_sent += len(mids)
+            self.acks_sent += len(mids)
 
     def _end(self) -> None:
         """End the connection ourselves (stop, or the ingestion asked for a reconnect)."""
@@ -417,7 +409,7 @@ class MqttConnection:
             self._lost = "the broker closed the connection or stopped answering"
 
     def _message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        """paho's on_message, for the packets CollectorClient leaves to paho (and other clients)."""
+        """paho's on_message, for the packets CollectorClient leaves to paho."""
         self._intake(message._topic, message.payload, message.mid, message.qos, bool(message.dup))
 
     def _intake(

@@ -116,7 +116,7 @@ def every_device(wh: float) -> dict[str, float]:
 def ingesting(
     settings: Settings,
     broker: servers.Mosquitto,
-    factory: Callable[[Settings], paho.Client] = new_client,
+    factory: Callable[[Settings], CollectorClient] = new_client,
     *,
     worker: bool = False,
 ) -> Iterator[MqttIngest]:
@@ -161,11 +161,10 @@ class AckSpy:
         self.hold_first = hold_first
         self.held: list[int] = []
         self.sent: list[int] = []
-        self.clients: list[paho.Client] = []
+        self.clients: list[CollectorClient] = []
 
-    def factory(self, settings: Settings) -> paho.Client:
+    def factory(self, settings: Settings) -> CollectorClient:
         client = new_client(settings)
-        assert isinstance(client, CollectorClient)
         real_ack_many = client.ack_many
 
         def ack_many(mids: Iterable[int]) -> None:
