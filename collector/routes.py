@@ -106,13 +106,14 @@ class Routes:
         levels = topic.split("/")
         for f in self._filters:
             if matches(f.levels, levels):
+                decoder = FORMATS[f.mapping.format]
                 device = None
                 if f.device_level is not None:
                     device = levels[f.device_level] if f.device_level < len(levels) else None
                     device = device or None  # an empty level names nothing
                 else:
-                    device = FORMATS[f.mapping.format].device_from_topic(topic)
-                return Route(f.mapping, device, f.source, FORMATS[f.mapping.format])
+                    device = decoder.device_from_topic(topic)
+                return Route(f.mapping, device, f.source, decoder)
         return None
 
     def topic_filters(self) -> list[str]:

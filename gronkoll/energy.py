@@ -296,19 +296,19 @@ def _grouped(
     is a repeat: left out and counted. The series are as the batch found them, as nothing
     is processed yet.
     """
-    firsts: dict[tuple[str, str], Reading] = {}
+    seen: set[tuple[str, str]] = set()
     more: dict[tuple[str, str], list[Reading]] = {}
     ranked: tuple[list[Reading], ...] = ([], [], [], [])
     repeats = 0
     for reading in readings:
         key = (reading[0], reading[1])
         if repeats_of is not None and (series := repeats_of.get(key)) is not None:
-            newest = series.held_t if series.held_t is not None else series.last_t
+            newest = series.newest()
             if newest is not None and reading[2] <= newest:
                 repeats += 1
                 continue
-        if key not in firsts:
-            firsts[key] = reading
+        if key not in seen:
+            seen.add(key)
             ranked[_ORDER.get(reading[1], 3)].append(reading)
         else:
             more.setdefault(key, []).append(reading)

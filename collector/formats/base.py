@@ -64,25 +64,23 @@ class Decoded:
     def add(self, fld: str, t_ms: int, raw: object, *, label: str, scale: float = 1.0) -> None:
         """Add a reading from a raw payload value, or a problem saying why it is unusable."""
         kind = type(raw)
-        if kind is float or kind is int:  # the usual case, checked without calls
-            scaled = raw * scale  # type: ignore[operator]
-            if 0.0 <= scaled < math.inf and fld not in CODED and "[" not in fld:
-                self.readings.append((fld, t_ms, float(scaled)))
+        if kind is float or kind is int:  # the usual case, scaled without calls
+            value = raw * scale  # type: ignore[operator]
+        else:  # numeric text (a plain-number payload), or not a number at all
+            parsed = number(raw)
+            if parsed is None:
+                self.problem(f"{label}: {_show(raw)} is not a number")
                 return
-        value = number(raw)  # numeric text (a plain-number payload), or not a number at all
-        if value is None:
-            self.problem(f"{label}: {_show(raw)} is not a number")
-            return
-        value *= scale
+            value = parsed * scale
         if 0.0 <= value < math.inf and fld not in CODED and "[" not in fld:
-            self.readings.append((fld, t_ms, value))  # what impossible() accepts, without calls
+            self.readings.append((fld, t_ms, float(value)))  # what impossible() accepts, fast
             return
         why = impossible(fld, value)
         if why is not None:
             unit = unit_of(fld)
             self.problem(f"{label}: {value:g}{' ' + unit if unit else ''}: {why}")
             return
-        self.readings.append((fld, t_ms, value))
+        self.readings.append((fld, t_ms, float(value)))
 
     def add_value(self, fld: str, t_ms: int, raw: object, *, label: str, scale: float) -> None:
         """Add a configured field's value: a state by its name or code, else a scaled number."""
